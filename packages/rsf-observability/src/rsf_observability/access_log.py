@@ -1,0 +1,126 @@
+"""The guide's requestLogger/responseLogger as one pure ASGI middleware.
+
+"Incoming request" and "Outgoing response" records on the ``rsf.access`` logger, headers
+redacted and escaped here (not left to a formatter), bodies only at DEBUG and capped. With the
+logger below INFO the middleware is a single ``isEnabledFor`` check per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rsf_observability._body import (
+    ResponseObserver,
+    body_for_log,
+    peek_request_body,
+    redact_text,
+)
+from rsf_observability.sanitize import escape_control, normalise_keys, redact_headers
+from rsf_observability.settings import ObservabilitySettings
+
+
+def _default_logger() -> logging.Logger:
+    return logging.getLogger("rsf.access")
+
+
+@dataclass
+class AccessLogMiddleware:
+    """Logs every HTTP request and its response; other scopes pass untouched.
+
+    ``settings`` supplies ``log_body_max_bytes`` and ``redact_keys`` (read from the
+    environment when omitted). Place it inside ``CorrelationIdMiddleware`` so both records
+    carry the id.
+    """
+
+    app: ASGIApp
+    settings: ObservabilitySettings | None = None
+    logger: logging.Logger = field(default_factory=_default_logger)
+
+    def __post_init__(self) -> None:
+        settings = self.settings or ObservabilitySettings()
+        self._limit = settings.log_body_max_bytes
+        self._secret_keys = normalise_keys(settings.redact_keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+
+        debug = self.logger.isEnabledFor(logging.DEBUG)
+        start = time.perf_counter()
+        request = self._request_fields(scope)
+        if debug:
+            peeked, receive = await peek_request_body(receive, self._limit)
+            request["body"] = body_for_log(peeked.head, peeked.complete, self._secret_keys)
+        self.logger.info("Incoming request", extra=request)
+
+        observer = ResponseObserver(limit=self._limit if debug else 0)
+        logged = False
+
+        async def send_and_log(message: Message) -> None:
+            nonlocal logged
+            if not observer.observe(message):
+                await send(message)
+                return
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            try:
+                await send(message)
+            finally:
+                logged = True
+                self._log_response(scope, observer, elapsed_ms, debug)
+
+        try:
+            await self.app(scope, receive, send_and_log)
+        except Exception as exc:
+            if not logged:
+                elapsed_ms = (time.perf_counter() - start) * 1000
+                self._log_response(scope, observer, elapsed_ms, debug, error=type(exc).__name__)
+            raise
+
+    def _request_fields(self, scope: Scope) -> dict[str, Any]:
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        user_agent = next((v for k, v in headers if k.lower() == b"user-agent"), b"")
+        client = scope.get("client")
+        query = scope.get("query_string", b"").decode("latin-1")
+        return {
+            "method": str(scope.get("method", "")),
+            "path": escape_control(scope["path"]),
+            "query": escape_control(redact_text(query, self._secret_keys)),
+            "ip": client[0] if client else None,
+            "userAgent": escape_control(user_agent.decode("latin-1")),
+            "headers": redact_headers(headers, self._secret_keys),
+        }
+
+    def _log_response(
+        self,
+        scope: Scope,
+        observer: ResponseObserver,
+        elapsed_ms: float,
+        debug: bool,
+        error: str | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "method": str(scope.get("method", "")),
+            "path": escape_control(scope["path"]),
+            # Nothing was sent when the app raised first: the outer layer answers 500.
+            "statusCode": observer.status if observer.status is not None else 500,
+            "processingTime": round(elapsed_ms, 3),
+            "duration": round(elapsed_ms, 3),  # the guide's LogQL name for the same figure
+            "responseSize": observer.size,
+            "headers": redact_headers(observer.headers, self._secret_keys),
+        }
+        if error is not None:
+            fields["error"] = error
+        if debug:
+            fields["responseBody"] = body_for_log(
+                bytes(observer.head),
+                observer.complete,
+                self._secret_keys,
+                observer.header(b"content-encoding"),
+            )
+        self.logger.info("Outgoing response", extra=fields)
