@@ -26,6 +26,8 @@ logger = logging.getLogger("rsf.health")
 
 T = TypeVar("T")
 
+_CANCEL_GRACE = 0.05
+
 
 class HealthState(StrEnum):
     HEALTHY = "healthy"
@@ -267,13 +269,17 @@ class HealthMonitor:
         started = time.perf_counter()
         task = asyncio.ensure_future(registration.check())
         # asyncio.wait, not wait_for: a check that ignores cancellation still costs only its
-        # timeout; it is cancelled and left to finish on its own.
+        # timeout (plus a short grace); it is cancelled and left to finish on its own.
         done, _ = await asyncio.wait({task}, timeout=registration.timeout)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         if not done:
             task.cancel()
-            self._abandoned.add(task)
+            # A well-behaved check finishes its cleanup (e.g. setting a gauge) in a moment.
+            await asyncio.wait({task}, timeout=_CANCEL_GRACE)
+            if not task.done():
+                self._abandoned.add(task)
             task.add_done_callback(self._forget)
+        if not done or task.cancelled():
             return ServiceHealth(
                 name,
                 HealthState.UNHEALTHY,
