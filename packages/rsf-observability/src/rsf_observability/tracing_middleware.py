@@ -1,0 +1,201 @@
+"""One OpenTelemetry SERVER span per HTTP request, named after the route template.
+
+Pure ASGI and deliberately small: no child spans per ``send``/``receive`` (the contrib ASGI
+instrumentation makes three spans per request that way), no raw paths in span names. The span is
+the current span while the app runs, so log records (``log_enrichment``) carry its ``trace_id``
+and ``span_id`` and outbound httpx calls (``outbound``) carry its ``traceparent``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rsf_observability.context import get_correlation_id
+from rsf_observability.routes import route_template
+from rsf_observability.tracing import TRACER_NAME
+
+CORRELATION_ID_ATTRIBUTE: Final = "rsf.correlation_id"
+
+# HTTP semantic conventions: any other method is reported as ``_OTHER`` and names the span
+# ``HTTP``, so a client inventing methods cannot inflate span names.
+_KNOWN_METHODS: Final = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class _ScopeHeaders(Getter[Scope]):
+    """Reads propagation headers straight from ``scope["headers"]`` (ASGI lower-cases names)."""
+
+    def get(self, carrier: Scope, key: str) -> list[str] | None:
+        wanted = key.lower().encode("latin-1")
+        values = [v.decode("latin-1") for k, v in carrier.get("headers", ()) if k == wanted]
+        return values or None
+
+    def keys(self, carrier: Scope) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier.get("headers", ())]
+
+
+_GETTER: Final = _ScopeHeaders()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _server_attributes(scope: Scope) -> dict[str, Any]:
+    """``server.address``/``server.port`` from the Host header, else the socket the server bound."""
+    host = _header(scope, b"host")
+    if host:
+        try:
+            parts = urlsplit("//" + host)
+            address, port = parts.hostname, parts.port
+        except ValueError:
+            return {}
+        port = port or _DEFAULT_PORTS.get(scope.get("scheme", "http"))
+    else:
+        address, port = scope.get("server") or (None, None)
+    attributes: dict[str, Any] = {}
+    if address:
+        attributes["server.address"] = address
+        if port:
+            attributes["server.port"] = port
+    return attributes
+
+
+def request_attributes(scope: Scope, method: str) -> dict[str, Any]:
+    """The semantic-convention attributes known before the app runs (no query: it may hold secrets)."""
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.path": scope.get("path", ""),
+        "url.scheme": scope.get("scheme", "http"),
+        **_server_attributes(scope),
+    }
+    if method == "_OTHER":
+        attributes["http.request.method_original"] = scope.get("method", "")
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+    user_agent = _header(scope, b"user-agent")
+    if user_agent is not None:
+        attributes["user_agent.original"] = user_agent
+    if scope.get("http_version"):
+        attributes["network.protocol.version"] = scope["http_version"]
+    correlation_id = get_correlation_id()
+    if correlation_id:
+        attributes[CORRELATION_ID_ATTRIBUTE] = correlation_id
+    return attributes
+
+
+def _error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+@dataclass
+class TracingMiddleware:
+    """Pure ASGI middleware: a SERVER span per ``http`` request; other scopes pass untouched.
+
+    - Name ``METHOD /route/{template}`` (mounts included, read via :mod:`rsf_observability.routes`
+      once the router has run); a request no route matched is named by its method alone, as the
+      semantic conventions ask, and has no ``http.route``.
+    - The parent comes from the request's W3C ``traceparent`` (the global propagator).
+    - Status ERROR for a 5xx response or an exception; exceptions are recorded and re-raised.
+    - The span's end time is when the last ``http.response.body`` was sent, so background tasks
+      do not lengthen it. It is closed only when the app returns, though: it stays current for
+      background tasks (their logs carry its ids) and an exception raised after the response
+      (Starlette's ``ServerErrorMiddleware`` answers 500 first, then re-raises; a failing
+      background task) is still recorded on it.
+
+    ``tracer_provider=None`` uses the global provider (a no-op one until something sets it, in
+    which case only an incoming ``traceparent`` is passed on). ``skip`` returns True for scopes not
+    to trace (e.g. the metrics path).
+    """
+
+    app: ASGIApp
+    tracer_provider: trace.TracerProvider | None = None
+    skip: Callable[[Scope], bool] | None = None
+    _tracer: trace.Tracer = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        provider = self.tracer_provider or trace.get_tracer_provider()
+        self._tracer = provider.get_tracer(TRACER_NAME)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (self.skip is not None and self.skip(scope)):
+            await self.app(scope, receive, send)
+            return
+
+        raw_method = scope.get("method", "")
+        method = raw_method if raw_method in _KNOWN_METHODS else "_OTHER"
+        span_method = "HTTP" if method == "_OTHER" else method
+        parent = propagate.extract(scope, getter=_GETTER)
+        span = self._tracer.start_span(
+            span_method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=request_attributes(scope, method),
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        finished_at: int | None = None
+        trailers = False
+
+        async def send_traced(message: Message) -> None:
+            nonlocal finished_at, trailers
+            kind = message["type"]
+            if kind == "http.response.start":
+                _response_started(span, span_method, scope, message["status"])
+                trailers = bool(message.get("trailers", False))
+            await send(message)
+            if _is_last(kind, message, trailers):
+                finished_at = time.time_ns()
+
+        try:
+            await self.app(scope, receive, send_traced)
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_attribute("error.type", _error_type(exc))
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            _name_after_route(span, span_method, scope)
+            span.end(end_time=finished_at)
+            otel_context.detach(token)
+
+
+def _is_last(kind: str, message: Message, trailers: bool) -> bool:
+    if kind == "http.response.body":
+        return not message.get("more_body", False) and not trailers
+    if kind == "http.response.trailers":
+        return not message.get("more_trailers", False)
+    return kind == "http.response.pathsend"
+
+
+def _response_started(span: Span, span_method: str, scope: Scope, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_attribute("error.type", str(status))
+        span.set_status(Status(StatusCode.ERROR))
+    _name_after_route(span, span_method, scope)
+
+
+def _name_after_route(span: Span, span_method: str, scope: Scope) -> None:
+    template = route_template(scope)
+    if template is not None:
+        span.set_attribute("http.route", template)
+        span.update_name(f"{span_method} {template}")
