@@ -17,6 +17,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
+from rsf_observability.correlation import CorrelationIdMiddleware
+from rsf_observability.log_enrichment import install_record_factory, uninstall_record_factory
+from rsf_observability.outbound import instrument_httpx_client
+from rsf_observability.settings import ObservabilitySettings
+from rsf_observability.tracing import configure_tracing, exporters_from_env
+from rsf_observability.tracing_middleware import TracingMiddleware
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -24,12 +30,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from rsf_observability.correlation import CorrelationIdMiddleware
-from rsf_observability.log_enrichment import install_record_factory, uninstall_record_factory
-from rsf_observability.outbound import instrument_httpx_client
-from rsf_observability.settings import ObservabilitySettings
-from rsf_observability.tracing import configure_tracing, exporters_from_env
-from rsf_observability.tracing_middleware import TracingMiddleware
 from tests.support.polling import async_wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
