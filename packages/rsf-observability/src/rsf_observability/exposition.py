@@ -1,0 +1,110 @@
+"""The ``/metrics`` endpoint: Prometheus text, OpenMetrics on request, gzip when accepted.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn/uvicorn with several workers), every scrape
+builds a fresh registry with ``MultiProcessCollector`` over that directory, so whichever worker
+answers reports the sum of all workers (``http_requests_in_progress`` uses ``livesum``, so dead
+workers drop out of it once :func:`mark_worker_dead` has run for them). The directory must be
+set, and empty, before the workers start: prometheus_client picks its value store at import.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+
+import anyio.to_thread
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.registry import Collector
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rsf_observability.metrics import RsfMetrics, default_metrics
+from rsf_observability.system_metrics import SystemMetricsCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The shared metrics directory of a multi-worker deployment, if one is configured."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def scrape_registry(metrics: RsfMetrics) -> Collector:
+    """What a scrape collects: all workers merged in multiprocess mode, else the app's registry."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return metrics.registry
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def render_metrics(
+    metrics: RsfMetrics, accept: str | None = None, accept_encoding: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of one scrape, negotiated like ``prometheus_client``'s own servers."""
+    encoder, content_type = choose_encoder(accept or "")
+    body = encoder(scrape_registry(metrics))
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzip_accepted(accept_encoding or ""):
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
+
+
+def mark_worker_dead(pid: int, directory: str | None = None) -> None:
+    """Drop a dead worker's live gauges (call it from gunicorn's ``child_exit`` hook)."""
+    path = directory or multiprocess_dir()
+    if path is not None:
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+
+
+def metrics_endpoint(
+    metrics: RsfMetrics | None = None,
+    *,
+    collector: SystemMetricsCollector | None = None,
+    on_scrape: Callable[[], None] | None = None,
+) -> ASGIApp:
+    """An ASGI app answering with the metrics; refreshes the cheap system gauges first.
+
+    Collection and compression run in a worker thread: reading a multiprocess directory is file
+    IO, and none of it should hold up the event loop.
+    """
+    target = metrics or default_metrics()
+
+    def _scrape(accept: str | None, accept_encoding: str | None) -> tuple[bytes, dict[str, str]]:
+        if collector is not None:
+            collector.refresh()
+        if on_scrape is not None:
+            on_scrape()
+        return render_metrics(target, accept, accept_encoding)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request_headers = Headers(scope=scope)
+        body, headers = await anyio.to_thread.run_sync(
+            _scrape, request_headers.get("accept"), request_headers.get("accept-encoding")
+        )
+        await Response(body, headers=headers)(scope, receive, send)
+
+    return app
+
+
+def metrics_route(
+    metrics: RsfMetrics | None = None,
+    path: str = "/metrics",
+    *,
+    collector: SystemMetricsCollector | None = None,
+    on_scrape: Callable[[], None] | None = None,
+) -> Route:
+    """A Starlette route (GET/HEAD) serving :func:`metrics_endpoint`; add it to any app's routes."""
+    return Route(
+        path,
+        metrics_endpoint(metrics, collector=collector, on_scrape=on_scrape),
+        methods=["GET", "HEAD"],
+        name="metrics",
+        include_in_schema=False,
+    )

@@ -1,0 +1,182 @@
+"""HTTP request metrics for any ASGI app (the guide's ``PerformanceMonitor``), pure ASGI.
+
+Labels are bounded: ``route`` is the matched route template (:func:`route_template`) or
+``"<unmatched>"``; ``method`` is a known HTTP method or ``"OTHER"``; ``status_code`` is the
+status sent (``499`` when the client went away before a response started).
+
+``http_requests_in_progress`` is route-agnostic: its ``route`` label is always ``"<all>"``.
+The route is known only after the router ran, i.e. after the request started, and matching the
+routes a second time up front would double the routing cost of every request. Per-route
+concurrency is still available from the histogram (Little's law:
+``sum by (route) (rate(http_request_duration_seconds_sum[5m]))``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rsf_observability.context import get_correlation_id
+from rsf_observability.metrics import RsfMetrics, default_metrics
+from rsf_observability.routes import UNMATCHED, route_template
+from rsf_observability.settings import ObservabilitySettings
+
+logger = logging.getLogger("rsf.http")
+
+ALL_ROUTES = "<all>"
+"""The ``route`` label value of ``http_requests_in_progress`` (see the module docstring)."""
+
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a client that disconnected before the response started."""
+
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def method_label(method: str) -> str:
+    """The request method, or ``"OTHER"`` for anything outside the standard set."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
+@dataclass(frozen=True)
+class PathSkipper:
+    """Decides in one set lookup (plus one regex for globs) whether a path goes unmeasured."""
+
+    patterns: tuple[str, ...]
+    _exact: frozenset[str] = field(init=False)
+    _glob: re.Pattern[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        exact = frozenset(p for p in self.patterns if not any(c in p for c in "*?["))
+        globs = [fnmatch.translate(p) for p in self.patterns if p not in exact]
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(self, "_glob", re.compile("|".join(globs)) if globs else None)
+
+    def __call__(self, path: str) -> bool:
+        if path in self._exact:
+            return True
+        return self._glob is not None and self._glob.match(path) is not None
+
+
+@dataclass
+class HttpMetricsMiddleware:
+    """Records duration, count, errors and in-progress of every HTTP request.
+
+    Duration ends when the last response body message has been sent, so background tasks run
+    after the response are not counted. Requests whose path matches ``skip_paths`` (glob
+    patterns, default ``settings.metrics_skip_paths``) pass straight through. Non-HTTP scopes
+    (lifespan, websocket) pass through untouched.
+    """
+
+    app: ASGIApp
+    metrics: RsfMetrics = field(default_factory=default_metrics)
+    settings: ObservabilitySettings | None = None
+    slow_request_ms: float | None = None
+    skip_paths: Iterable[str] | None = None
+    route_resolver: Callable[[Mapping[str, Any]], str | None] = route_template
+    _skip: PathSkipper = field(init=False, repr=False)
+    _slow_seconds: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings or ObservabilitySettings()
+        skip = settings.metrics_skip_paths if self.skip_paths is None else self.skip_paths
+        self._skip = PathSkipper(tuple(skip))
+        slow_ms = settings.slow_request_ms if self.slow_request_ms is None else self.slow_request_ms
+        self._slow_seconds = slow_ms / 1000.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._skip(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await _Exchange(self, scope, method_label(scope["method"])).run(self.app, receive, send)
+
+    def _record(self, scope: Scope, method: str, status: int, duration: float) -> None:
+        route = self.route_resolver(scope) or UNMATCHED
+        status_code = str(status)
+        m = self.metrics
+        m.http_request_duration_seconds.labels(method, route, status_code).observe(duration)
+        m.http_requests_total.labels(method, route, status_code).inc()
+        if status >= 400:
+            m.http_errors_total.labels(method, route, status_code).inc()
+        if duration > self._slow_seconds:
+            logger.warning(
+                "Slow request detected",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status_code": status,
+                    "duration": round(duration * 1000.0, 3),
+                    "correlationId": get_correlation_id(),
+                },
+            )
+
+
+class _Exchange:
+    """The state of one request; lives only for that request (the middleware stays stateless)."""
+
+    __slots__ = ("_client_gone", "_done", "_method", "_owner", "_scope", "_start", "_status")
+
+    def __init__(self, owner: HttpMetricsMiddleware, scope: Scope, method: str) -> None:
+        self._owner = owner
+        self._scope = scope
+        self._method = method
+        self._status: int | None = None
+        self._client_gone = False
+        self._done = False
+        self._start = 0.0
+
+    async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+        in_progress = self._owner.metrics.http_requests_in_progress.labels(self._method, ALL_ROUTES)
+        in_progress.inc()
+        self._start = time.perf_counter()
+
+        async def receive_watching() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect" and self._status is None:
+                self._client_gone = True
+            return message
+
+        async def send_timing(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self._status = message["status"]
+            try:
+                await send(message)
+            finally:
+                if kind == "http.response.body" and not message.get("more_body", False):
+                    self._finish(in_progress)
+
+        try:
+            await app(self._scope, receive_watching, send_timing)
+        except BaseException as exc:
+            if not self._done and self._status is None and not self._client_gone:
+                # Cancelled: the server gave up on the client; anything else: a crash.
+                self._client_gone = isinstance(exc, anyio.get_cancelled_exc_class())
+                if not self._client_gone:
+                    self._status = 500
+            raise
+        finally:
+            self._finish(in_progress)
+
+    def _finish(self, in_progress: Any) -> None:
+        if self._done:
+            return
+        self._done = True
+        duration = time.perf_counter() - self._start
+        in_progress.dec()
+        if self._client_gone:
+            status = CLIENT_CLOSED_REQUEST
+        elif self._status is None:
+            status = 500  # the app returned without a response; the server answers 500
+        else:
+            status = self._status
+        self._owner._record(self._scope, self._method, status, duration)
