@@ -1,0 +1,37 @@
+"""What the server's routes share: settings, metrics, the database client and the health monitor.
+
+One instance lives on ``app.state.rsf``; the lifespan fills in what only exists while running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from rsf_observability.health import HealthMonitor
+from rsf_observability.metrics import RsfMetrics
+from rsf_observability.settings import ObservabilitySettings
+
+from rsf_server.config import ServerSettings
+from rsf_server.embedded_store import EmbeddedStore
+
+
+@dataclass(eq=False)
+class ServerContext:
+    settings: ServerSettings
+    observability: ObservabilitySettings
+    metrics: RsfMetrics
+    monitor: HealthMonitor
+    jwt_secret: str
+    client: AsyncMongoClient[Any] | None = None
+    embedded_store: EmbeddedStore | None = None
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mongodb_uri(self) -> str:
+        if self.settings.mongodb_uri:
+            return self.settings.mongodb_uri
+        if self.embedded_store is not None:
+            return self.embedded_store.uri
+        raise RuntimeError("no database: MONGODB_URI is unset and no embedded store runs")

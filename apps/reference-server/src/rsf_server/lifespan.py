@@ -1,0 +1,96 @@
+"""Start-up and shut-down of the server: store, Beanie, health checks, background collectors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rsf_core.db import init_db
+from rsf_observability.health_checks import (
+    business_check,
+    database_check,
+    http_check,
+    system_resources_check,
+)
+from starlette.applications import Starlette
+
+from rsf_server.context import ServerContext
+from rsf_server.embedded_store import EmbeddedStore
+from rsf_server.stuck import count_stuck
+
+_logger = logging.getLogger("rsf_server")
+
+
+async def _start_embedded_store(rsf: ServerContext) -> None:
+    """Only when ``create_app`` is served directly without a URI (``rsf-server`` starts its own)."""
+    store = EmbeddedStore(data_dir=rsf.settings.data_dir / "nx-27017")
+    await asyncio.to_thread(store.start)
+    rsf.embedded_store = store
+    _logger.info("Embedded store started", extra={"uri": store.uri})
+
+
+def _register_checks(rsf: ServerContext) -> None:
+    obs = rsf.observability
+    assert rsf.client is not None
+    rsf.monitor.register(
+        "database",
+        database_check(
+            rsf.client,
+            metrics=rsf.metrics,
+            database=rsf.settings.mongodb_db,
+            timeout=obs.health_check_timeout,
+        ),
+    )
+    # Resource pressure and stuck settlements degrade the service; they do not make it down.
+    rsf.monitor.register(
+        "system",
+        system_resources_check(
+            cpu_threshold=obs.health_cpu_threshold,
+            memory_threshold=obs.health_memory_threshold,
+            disk_threshold=obs.health_disk_threshold,
+        ),
+        critical=False,
+    )
+    minutes = rsf.settings.stuck_after_minutes
+
+    async def stuck_settlements() -> dict[str, Any]:
+        stuck = await count_stuck(minutes)
+        return {"healthy": stuck == 0, "stuckSettlements": stuck, "thresholdMinutes": minutes}
+
+    rsf.monitor.register("settlements", business_check(stuck_settlements), critical=False)
+    health_url = rsf.settings.settlement_agency_health_url
+    if health_url:
+        rsf.monitor.register("settlement_agency", http_check(health_url), critical=False)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    rsf: ServerContext = app.state.rsf
+    async with contextlib.AsyncExitStack() as stack:
+        if not rsf.settings.mongodb_uri and rsf.embedded_store is None:
+            await _start_embedded_store(rsf)
+            store = rsf.embedded_store
+            assert store is not None
+            stack.callback(store.stop)
+        rsf.client = await init_db(
+            rsf.mongodb_uri,
+            rsf.settings.mongodb_db,
+            metrics=rsf.metrics,
+            serverSelectionTimeoutMS=rsf.settings.db_timeout_ms,
+            appname="rsf-server",
+        )
+        stack.push_async_callback(rsf.client.close)
+        _register_checks(rsf)
+        await rsf.monitor.start()
+        stack.push_async_callback(rsf.monitor.stop)
+        _logger.info(
+            "RSF server ready",
+            extra={
+                "database": rsf.settings.mongodb_db,
+                "embedded": rsf.settings.uses_embedded_store,
+            },
+        )
+        yield
