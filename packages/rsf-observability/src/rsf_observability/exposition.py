@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry, multiprocess
@@ -20,7 +21,7 @@ from prometheus_client.registry import Collector
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from rsf_observability.metrics import RsfMetrics, default_metrics
 from rsf_observability.system_metrics import SystemMetricsCollector
@@ -63,34 +64,45 @@ def mark_worker_dead(pid: int, directory: str | None = None) -> None:
         multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
+@dataclass(frozen=True, eq=False)
+class MetricsEndpoint:
+    """An ASGI app answering with the metrics; refreshes the cheap system gauges first.
+
+    A class, not a function, so that Starlette's ``Route`` mounts it as an ASGI app. Collection
+    and compression run in a worker thread: reading a multiprocess directory is file IO, and
+    none of it should hold up the event loop.
+    """
+
+    metrics: RsfMetrics
+    collector: SystemMetricsCollector | None = None
+    on_scrape: Callable[[], None] | None = None
+
+    def scrape(
+        self, accept: str | None = None, accept_encoding: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """Refresh, then render (blocking; :meth:`__call__` runs it in a thread)."""
+        if self.collector is not None:
+            self.collector.refresh()
+        if self.on_scrape is not None:
+            self.on_scrape()
+        return render_metrics(self.metrics, accept, accept_encoding)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_headers = Headers(scope=scope)
+        body, headers = await anyio.to_thread.run_sync(
+            self.scrape, request_headers.get("accept"), request_headers.get("accept-encoding")
+        )
+        await Response(body, headers=headers)(scope, receive, send)
+
+
 def metrics_endpoint(
     metrics: RsfMetrics | None = None,
     *,
     collector: SystemMetricsCollector | None = None,
     on_scrape: Callable[[], None] | None = None,
-) -> ASGIApp:
-    """An ASGI app answering with the metrics; refreshes the cheap system gauges first.
-
-    Collection and compression run in a worker thread: reading a multiprocess directory is file
-    IO, and none of it should hold up the event loop.
-    """
-    target = metrics or default_metrics()
-
-    def _scrape(accept: str | None, accept_encoding: str | None) -> tuple[bytes, dict[str, str]]:
-        if collector is not None:
-            collector.refresh()
-        if on_scrape is not None:
-            on_scrape()
-        return render_metrics(target, accept, accept_encoding)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        request_headers = Headers(scope=scope)
-        body, headers = await anyio.to_thread.run_sync(
-            _scrape, request_headers.get("accept"), request_headers.get("accept-encoding")
-        )
-        await Response(body, headers=headers)(scope, receive, send)
-
-    return app
+) -> MetricsEndpoint:
+    """The ``/metrics`` ASGI app for ``metrics`` (default: :func:`default_metrics`)."""
+    return MetricsEndpoint(metrics or default_metrics(), collector, on_scrape)
 
 
 def metrics_route(

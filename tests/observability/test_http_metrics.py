@@ -1,0 +1,306 @@
+"""HttpMetricsMiddleware: bounded labels, route templates, 499, background tasks, slow log, skips."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from rsf_observability.context import correlation_id
+from rsf_observability.http_metrics import HttpMetricsMiddleware
+from rsf_observability.metrics import RsfMetrics
+from rsf_observability.routes import UNMATCHED, route_template
+from rsf_observability.settings import ObservabilitySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import Message, Receive, Scope, Send
+
+from tests.observability.apps.metrics_app import build_app
+from tests.support.polling import async_wait_until
+
+
+def _samples(metrics: RsfMetrics, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """``{sorted label pairs: value}`` of one sample name (e.g. ``http_requests_total``)."""
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def _count(metrics: RsfMetrics, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(value for key, value in _samples(metrics, name).items() if wanted <= set(key))
+
+
+def _client(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+def metrics() -> RsfMetrics:
+    return RsfMetrics()
+
+
+@pytest.fixture
+async def client(metrics: RsfMetrics) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(build_app(metrics)) as c:
+        yield c
+
+
+async def test_counts_duration_and_errors_with_route_template_labels(
+    metrics: RsfMetrics, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/ui/orders/42")).status_code == 200
+    assert (await client.get("/ui/orders/43")).status_code == 200
+    assert (await client.get("/teapot")).status_code == 418
+    assert (await client.get("/boom")).status_code == 500
+
+    ok = {"method": "GET", "route": "/ui/orders/{user_id}", "status_code": "200"}
+    assert _count(metrics, "http_requests_total", **ok) == 2
+    assert _count(metrics, "http_request_duration_seconds_count", **ok) == 2
+    assert _count(metrics, "http_errors_total", route="/ui/orders/{user_id}") == 0
+    assert _count(metrics, "http_errors_total", route="/teapot", status_code="418") == 1
+    assert _count(metrics, "http_errors_total", route="/boom", status_code="500") == 1
+    # Nothing in flight once every response is complete.
+    assert _count(metrics, "http_requests_in_progress") == 0
+
+
+async def test_ten_thousand_random_paths_add_only_a_handful_of_series(
+    metrics: RsfMetrics, client: httpx.AsyncClient
+) -> None:
+    methods = ["GET", "POST", "PROPFIND", "BREW"]
+    for i in range(10_000):
+        path = f"/{uuid.uuid4().hex}/{i}" if i % 2 else f"/ui/{uuid.uuid4().hex}"
+        await client.request(methods[i % len(methods)], path)
+
+    series = _samples(metrics, "http_requests_total")
+    assert sum(series.values()) == 10_000
+    assert len(series) <= 6, series
+    routes = {dict(key)["route"] for key in series}
+    assert routes == {UNMATCHED}
+    assert {dict(key)["method"] for key in series} == {"GET", "POST", "OTHER"}
+    assert len(_samples(metrics, "http_request_duration_seconds_count")) == len(series)
+
+
+async def test_mounted_routes_are_labelled_with_the_full_template(
+    metrics: RsfMetrics, client: httpx.AsyncClient
+) -> None:
+    await client.get("/ui/tenants/acme/orders/7")
+    await client.get("/ui/tenants/tenants/orders/8")
+    await client.post("/whoami")  # partial match: 405 on a known route
+
+    routes = {dict(key)["route"] for key in _samples(metrics, "http_requests_total")}
+    assert routes == {"/ui/tenants/{tenant}/orders/{user_id}", "/whoami"}
+    assert _count(metrics, "http_requests_total", route="/whoami", status_code="405") == 1
+
+
+async def test_fastapi_routers_and_mounts_resolve_to_templates() -> None:
+    seen: list[str | None] = []
+
+    async def record(scope: Scope, receive: Receive, send: Send) -> None:
+        await api(scope, receive, send)
+        seen.append(route_template(scope))
+
+    router = APIRouter()
+
+    @router.get("/orders/{order_id}")
+    async def order(order_id: str) -> dict[str, str]:
+        return {"id": order_id}
+
+    async def plain(request: Request) -> Response:
+        return PlainTextResponse("plain")
+
+    router.add_route("/plain/{n}", plain)
+    api = FastAPI()
+    api.include_router(router, prefix="/api/{tenant}")
+    api.mount("/ui", Starlette(routes=[Route("/orders/{user_id}", plain)]))
+    outer = Starlette(routes=[Mount("/v1", app=record)])
+
+    async with _client(outer) as c:
+        for path in ["/v1/api/t1/orders/9", "/v1/api/t2/plain/3", "/v1/ui/orders/5", "/v1/x"]:
+            await c.get(path)
+    # Mount("/v1") wraps a plain ASGI callable, whose routes the resolver cannot see: what
+    # FastAPI matched inside keeps its template, the rest is one bounded "/v1/{path}".
+    assert seen == [
+        "/v1/api/{tenant}/orders/{order_id}",
+        "/v1/api/{tenant}/plain/{n}",
+        "/v1/ui/orders/{user_id}",
+        "/v1/{path}",
+    ]
+
+
+async def test_background_task_is_not_part_of_the_duration(metrics: RsfMetrics) -> None:
+    gate = asyncio.Event()
+    done = asyncio.Event()
+    async with _client(build_app(metrics, background_gate=gate, background_done=done)) as c:
+        request = asyncio.create_task(c.get("/with-background"))
+        try:
+            # The request is recorded while its background task is still blocked on the gate.
+            await async_wait_until(
+                lambda: _count(metrics, "http_requests_total", route="/with-background") == 1
+            )
+            assert not done.is_set()
+            assert _count(metrics, "http_requests_in_progress") == 0
+        finally:
+            gate.set()
+        response = await request
+    assert response.status_code == 200
+    assert done.is_set()
+    assert _count(metrics, "http_requests_total", route="/with-background") == 1
+
+
+async def _drive(app: HttpMetricsMiddleware, messages: list[Message]) -> list[Message]:
+    """Call the middleware as an ASGI server would, feeding ``messages`` to ``receive``."""
+    queue = list(messages)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        await asyncio.Event().wait()  # a real server blocks until something happens
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/wait",
+        "raw_path": b"/wait",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_client_disconnect_before_response_is_recorded_as_499(metrics: RsfMetrics) -> None:
+    async def wait_for_client(request: Request) -> Response:
+        # Starlette's own disconnect check: reads http.disconnect from receive.
+        while not await request.is_disconnected():
+            await asyncio.sleep(0)
+        return PlainTextResponse("too late")
+
+    app = HttpMetricsMiddleware(
+        Starlette(routes=[Route("/wait", wait_for_client)]), metrics=metrics
+    )
+    await _drive(app, [{"type": "http.disconnect"}])
+
+    assert _count(metrics, "http_requests_total", route="/wait", status_code="499") == 1
+    assert _count(metrics, "http_errors_total", route="/wait", status_code="499") == 1
+    assert _count(metrics, "http_requests_in_progress") == 0
+
+
+async def test_request_cancelled_by_the_server_is_recorded_as_499(metrics: RsfMetrics) -> None:
+    entered = asyncio.Event()
+
+    async def hang(request: Request) -> Response:
+        entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    app = HttpMetricsMiddleware(Starlette(routes=[Route("/wait", hang)]), metrics=metrics)
+    task = asyncio.create_task(_drive(app, []))
+    await asyncio.wait_for(entered.wait(), timeout=10)
+    assert _count(metrics, "http_requests_in_progress", method="GET") == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert _count(metrics, "http_requests_total", route="/wait", status_code="499") == 1
+    assert _count(metrics, "http_requests_in_progress") == 0
+
+
+async def test_slow_request_logs_a_warning_with_labels_and_correlation_id(
+    metrics: RsfMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ObservabilitySettings(slow_request_ms=0)
+    inner = build_app(metrics, settings=settings)
+
+    async def with_correlation(scope: Scope, receive: Receive, send: Send) -> None:
+        token = correlation_id.set("corr-123")
+        try:
+            await inner(scope, receive, send)
+        finally:
+            correlation_id.reset(token)
+
+    with caplog.at_level(logging.WARNING, logger="rsf.http"):
+        async with _client(with_correlation) as c:
+            await c.get("/ui/orders/5")
+
+    records = [r for r in caplog.records if r.getMessage() == "Slow request detected"]
+    assert len(records) == 1
+    record = records[0]
+    assert record.name == "rsf.http"
+    assert record.__dict__["method"] == "GET"
+    assert record.__dict__["route"] == "/ui/orders/{user_id}"
+    assert record.__dict__["status_code"] == 200
+    assert record.__dict__["duration"] >= 0
+    assert record.__dict__["correlationId"] == "corr-123"
+
+
+async def test_fast_requests_do_not_log_under_the_default_threshold(
+    metrics: RsfMetrics, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rsf.http"):
+        await client.get("/whoami")
+    assert not [r for r in caplog.records if r.getMessage() == "Slow request detected"]
+
+
+async def test_skip_list_paths_are_not_measured(metrics: RsfMetrics) -> None:
+    settings = ObservabilitySettings(metrics_skip_paths="/metrics,/health,/ui/orders/*")
+    async with _client(build_app(metrics, settings=settings)) as c:
+        assert (await c.get("/health")).status_code == 200
+        assert (await c.get("/metrics")).status_code == 200
+        assert (await c.get("/ui/orders/1")).status_code == 200
+        assert (await c.get("/whoami")).status_code == 200
+
+    routes = {dict(key)["route"] for key in _samples(metrics, "http_requests_total")}
+    assert routes == {"/whoami"}
+
+
+async def test_default_skip_list_covers_metrics_and_health(
+    metrics: RsfMetrics, client: httpx.AsyncClient
+) -> None:
+    await client.get("/metrics")
+    await client.get("/health")
+    assert _samples(metrics, "http_requests_total") == {}
+
+
+async def test_lifespan_passes_through_untouched(metrics: RsfMetrics) -> None:
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        events.append(scope["type"])
+        message = await receive()
+        events.append(message["type"])
+        await send({"type": "lifespan.startup.complete"})
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await HttpMetricsMiddleware(app, metrics=metrics)({"type": "lifespan"}, receive, send)
+    assert events == ["lifespan", "lifespan.startup"]
+    assert sent == [{"type": "lifespan.startup.complete"}]
+    assert _samples(metrics, "http_requests_total") == {}
