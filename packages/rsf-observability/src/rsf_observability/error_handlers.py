@@ -1,0 +1,36 @@
+"""Exception handlers that answer in the SDK's JSON error shape, with the correlation id.
+
+Starlette answers an unknown route with plain-text ``Not Found`` and a wrong method with plain-text
+``Method Not Allowed``; clients of an RSF service expect the same JSON body as every other error.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rsf_observability.errors import ProblemError, problem_handler, problem_response
+
+JSON_STATUS_CODES: tuple[int, ...] = (404, 405)
+
+
+async def http_problem_handler(request: Request, exc: Exception) -> Response:
+    """Starlette ``HTTPException`` -> JSON error; keeps its detail and headers (``Allow`` on 405)."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status_code, str(exc.detail), headers=headers)
+
+
+def install_error_handlers(
+    app: Starlette, status_codes: tuple[int, ...] = JSON_STATUS_CODES
+) -> None:
+    """Register :class:`ProblemError` and the JSON ``status_codes`` handlers on ``app``.
+
+    Handlers the app already registered are kept. Call before the app serves its first request
+    (Starlette reads the handlers when it builds its middleware stack).
+    """
+    app.exception_handlers.setdefault(ProblemError, problem_handler)
+    for status in status_codes:
+        app.exception_handlers.setdefault(status, http_problem_handler)
