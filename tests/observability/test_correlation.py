@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from logging.handlers import QueueHandler, QueueListener
 
 import httpx
 import pytest
+import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 from rsf_observability import (
+    AccessLogMiddleware,
     CorrelationFilter,
     CorrelationIdMiddleware,
+    ObservabilitySettings,
     generate_correlation_id,
     get_correlation_id,
     install_record_factory,
@@ -30,7 +35,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from tests.support.log_capture import capture_logs
-from tests.support.polling import wait_until
+from tests.support.polling import async_wait_until, wait_until
 
 ID_FORMAT = re.compile(r"req_\d{13}_[0-9a-z]{9}")
 app_logger = logging.getLogger("tests.correlation.app")
@@ -246,6 +251,60 @@ async def test_a_failure_after_the_response_started_is_logged_and_reraised() -> 
     assert logs.with_message("Unhandled exception: RuntimeError")
 
 
+async def test_starlette_body_limit_413_carries_the_id_also_when_raised_in_a_middleware() -> None:
+    """Starlette's own limit raises from ``receive``: in the endpoint its handler answers;
+    in a middleware peeking at the body (access log at DEBUG) it reaches us and we answer."""
+    plain = Starlette(routes=ROUTES, max_body_size=8)
+    plain.add_middleware(CorrelationIdMiddleware)
+    peeking = Starlette(routes=ROUTES, max_body_size=8)
+    peeking.add_middleware(AccessLogMiddleware, settings=ObservabilitySettings())
+    peeking.add_middleware(CorrelationIdMiddleware)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"x" * 10
+
+    with capture_logs("rsf.errors", "rsf.access") as logs:
+        async with client_for(plain) as client:
+            in_endpoint = await client.post("/raw", content=chunks(), headers={"x-request-id": "a"})
+        async with client_for(peeking) as client:
+            in_peek = await client.post("/raw", content=chunks(), headers={"x-request-id": "b"})
+    assert in_endpoint.status_code == 413
+    assert in_endpoint.headers["x-correlation-id"] == "a"
+    assert in_peek.status_code == 413
+    assert in_peek.headers["x-correlation-id"] == "b"
+    assert in_peek.json()["correlationId"] == "b"
+    assert [r for r in logs.records if r.name == "rsf.errors"] == []  # a size limit is no crash
+
+
+@asynccontextmanager
+async def serve(app: object) -> AsyncIterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="info", lifespan="off")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await async_wait_until(lambda: server.started, timeout=10)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_under_uvicorn_a_crash_is_a_json_500_and_the_server_prints_no_trace() -> None:
+    with capture_logs("uvicorn.error", "rsf.errors", level=logging.INFO) as logs:
+        async with serve(make_app()) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+            response = await client.get("/boom", headers={"x-correlation-id": "uv-1"})
+    assert response.status_code == 500
+    assert response.headers["x-correlation-id"] == "uv-1"
+    assert response.json()["correlationId"] == "uv-1"
+    server_errors = [r for r in logs.records if r.name == "uvicorn.error" and r.exc_info]
+    assert server_errors == []
+    assert [r.name for r in logs.with_message("Unhandled exception: RuntimeError")] == [
+        "rsf.errors"
+    ]
+
+
 def test_a_websocket_connection_gets_an_id() -> None:
     with (
         TestClient(make_app()) as client,
@@ -262,8 +321,6 @@ async def test_lifespan_passes_through_untouched() -> None:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started.append(get_correlation_id() is None)
         yield
-
-    from contextlib import asynccontextmanager
 
     inner = Starlette(routes=ROUTES, lifespan=asynccontextmanager(lifespan))
     with TestClient(CorrelationIdMiddleware(inner)) as client:
