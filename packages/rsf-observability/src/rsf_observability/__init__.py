@@ -56,3 +56,62 @@ __all__ += [
     "uninstall_record_factory",
 ]
 # --- end issue 2 block -------------------------------------------------------------------------
+
+# --- health monitoring and the Alertmanager webhook (issue 4) ------------------------------------
+from rsf_observability.alert_handlers import (  # noqa: E402
+    AlertHandler,
+    AlertHandlers,
+    DebugLoggingHandler,
+    HookHandler,
+    default_alert_handlers,
+)
+from rsf_observability.alert_memory_store import InMemoryAlertStore  # noqa: E402
+from rsf_observability.alert_models import AlertmanagerAlert, AlertmanagerWebhook  # noqa: E402
+from rsf_observability.alert_router import AlertWebhook, alert_webhook_routes  # noqa: E402
+from rsf_observability.alert_store import AlertPage, AlertQuery, AlertRecord, AlertStore  # noqa: E402
+from rsf_observability.health import (  # noqa: E402
+    CheckResult,
+    HealthCheck,
+    HealthMonitor,
+    HealthReport,
+    HealthState,
+    ServiceHealth,
+)
+from rsf_observability.health_checks import (  # noqa: E402
+    business_check,
+    database_check,
+    http_check,
+    system_resources_check,
+)
+from rsf_observability.health_routes import health_routes  # noqa: E402
+
+# A plain assignment (not +=) so a later block's imports stay E402-clean.
+__all__ = [
+    *__all__,
+    "AlertHandler",
+    "AlertHandlers",
+    "AlertPage",
+    "AlertQuery",
+    "AlertRecord",
+    "AlertStore",
+    "AlertWebhook",
+    "AlertmanagerAlert",
+    "AlertmanagerWebhook",
+    "CheckResult",
+    "DebugLoggingHandler",
+    "HealthCheck",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthState",
+    "HookHandler",
+    "InMemoryAlertStore",
+    "ServiceHealth",
+    "alert_webhook_routes",
+    "business_check",
+    "database_check",
+    "default_alert_handlers",
+    "health_routes",
+    "http_check",
+    "system_resources_check",
+]
+# --- end issue 4 block ---------------------------------------------------------------------------
