@@ -81,10 +81,16 @@ def level_name(levelno: int) -> str:
 # --- timestamps ----------------------------------------------------------------------------
 
 
+def _split_millis(created: float) -> tuple[int, int]:
+    """Whole seconds and milliseconds, via microseconds so float noise (``.123`` stored as
+    ``.12299999``) does not turn 123 ms into 122."""
+    seconds, micros = divmod(round(created * 1_000_000), 1_000_000)
+    return seconds, micros // 1000
+
+
 def iso_utc_timestamp(created: float) -> str:
     """``2024-01-15T10:30:45.123Z`` (the guide's structured-log timestamp)."""
-    seconds = int(created)
-    millis = int((created - seconds) * 1000)
+    seconds, millis = _split_millis(created)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
@@ -93,8 +99,7 @@ def dev_timestamp(created: float) -> str:
 
     AM/PM is spelled out rather than taken from ``%p``, which depends on the locale.
     """
-    seconds = int(created)
-    millis = int((created - seconds) * 1000)
+    seconds, millis = _split_millis(created)
     local = time.localtime(seconds)
     hour12 = local.tm_hour % 12 or 12
     meridiem = "AM" if local.tm_hour < 12 else "PM"

@@ -21,7 +21,7 @@ from typing import IO, Any, TextIO
 
 from rsf_observability.log_enrichment import install_record_factory
 from rsf_observability.log_format import DevFormatter, JsonFormatter, level_name
-from rsf_observability.loki import LokiHandler
+from rsf_observability.loki import LokiHandler, ShipperNoiseFilter
 from rsf_observability.metrics import RsfMetrics
 from rsf_observability.settings import ObservabilitySettings
 
@@ -294,6 +294,7 @@ def configure_logging(
             redact_keys=settings.redact_keys,
         )
     console.setFormatter(formatter)
+    console.addFilter(ShipperNoiseFilter())
     loki = LokiHandler.from_settings(settings, metrics=metrics) if settings.loki_host else None
     runtime = LoggingRuntime(settings=settings, console_handler=console, loki_handler=loki)
 

@@ -92,6 +92,7 @@ class BoundLogger:
         self,
         level: int,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stack_info: bool = False,
@@ -103,6 +104,7 @@ class BoundLogger:
     def debug(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,
@@ -113,6 +115,7 @@ class BoundLogger:
     def info(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,
@@ -123,6 +126,7 @@ class BoundLogger:
     def warning(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,
@@ -133,6 +137,7 @@ class BoundLogger:
     def warn(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,
@@ -144,6 +149,7 @@ class BoundLogger:
     def error(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,
@@ -154,6 +160,7 @@ class BoundLogger:
     def exception(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = True,
         stacklevel: int = 1,
@@ -165,6 +172,7 @@ class BoundLogger:
     def critical(
         self,
         msg: object,
+        /,
         *args: object,
         exc_info: ExcInfo = None,
         stacklevel: int = 1,

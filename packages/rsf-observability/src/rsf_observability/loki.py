@@ -52,6 +52,23 @@ RESERVED_LABELS = ("job", "app", "environment", "level")
 
 LabelKey = tuple[tuple[str, str], ...]
 
+#: Threads that ship to Loki. Records created on them (httpx's own "HTTP Request: POST ..."
+#: lines) are never shipped, or every push would log a record that needs another push.
+_shipper_threads: set[int] = set()
+
+
+def on_shipper_thread(record: logging.LogRecord) -> bool:
+    return record.thread in _shipper_threads
+
+
+class ShipperNoiseFilter(logging.Filter):
+    """Keeps the HTTP client's per-push records off other handlers (the console) too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.thread in _shipper_threads and record.name.startswith(("httpx", "httpcore"))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -220,6 +237,8 @@ class LokiHandler(logging.Handler):
     # --- producing side: never waits on the network ---------------------------------------
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.thread in _shipper_threads:
+            return
         try:
             entry = _Entry(
                 labels=self.labels.label_key(record),
@@ -288,6 +307,13 @@ class LokiHandler(logging.Handler):
     # --- shipping thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        _shipper_threads.add(threading.get_ident())
+        try:
+            self._loop()
+        finally:
+            _shipper_threads.discard(threading.get_ident())
+
+    def _loop(self) -> None:
         next_flush = time.monotonic() + self.batch_interval
         while True:
             self._wakeup.wait(max(0.0, next_flush - time.monotonic()))

@@ -1,0 +1,358 @@
+"""The development and JSON line formats, fed with real LogRecords."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import logging
+import re
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from rsf_observability import context
+from rsf_observability.log_enrichment import install_record_factory
+from rsf_observability.log_format import DevFormatter, JsonFormatter
+
+DEV_TIMESTAMP = r"\d{4}-\d{2}-\d{2} (0[1-9]|1[0-2]):[0-5]\d:[0-5]\d\.\d{3} (AM|PM)"
+ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+
+
+def make_record(
+    msg: str = "Settlement generated",
+    *,
+    level: int = logging.INFO,
+    args: tuple[Any, ...] = (),
+    exc_info: Any = None,
+    name: str = "rsf.test",
+    **extra: Any,
+) -> logging.LogRecord:
+    """A record made the way ``Logger.log(..., extra=...)`` makes it (through the factory)."""
+    install_record_factory()
+    logger = logging.getLogger(name)
+    return logger.makeRecord(name, level, __file__, 1, msg, args, exc_info, extra=extra or None)
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@dataclasses.dataclass
+class Money:
+    amount: Decimal
+    currency: str
+
+
+class Order(BaseModel):
+    order_id: str
+    placed: dt.datetime
+
+
+class Weird:
+    def __repr__(self) -> str:
+        return "<Weird>"
+
+
+class Hostile:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+# --- development format ------------------------------------------------------------------
+
+
+def test_dev_format_layout_separator_timestamp_scope_fields() -> None:
+    record = make_record(
+        scope="SettlementService", settlementId="s-1", totalAmount=1500.5, ordersCount=25
+    )
+    lines = DevFormatter(colors=False).format(record).split("\n")
+
+    assert lines[0] == "----------"
+    assert re.fullmatch(DEV_TIMESTAMP + r" Settlement generated", lines[1])
+    assert lines[2] == "scope: SettlementService"
+    assert lines[3:] == ["settlementId: s-1", "totalAmount: 1500.5", "ordersCount: 25"]
+
+
+def test_dev_timestamp_is_local_12_hour_clock() -> None:
+    record = make_record()
+    record.created = time.mktime((2024, 1, 15, 22, 30, 45, 0, 0, -1)) + 0.123
+    headline = DevFormatter(colors=False).format(record).split("\n")[1]
+    assert headline == "2024-01-15 10:30:45.123 PM Settlement generated"
+    record.created = time.mktime((2024, 1, 15, 0, 5, 0, 0, 0, -1))
+    assert (
+        DevFormatter(colors=False)
+        .format(record)
+        .split("\n")[1]
+        .startswith("2024-01-15 12:05:00.000 AM")
+    )
+
+
+def test_dev_format_without_scope_has_no_scope_line() -> None:
+    lines = DevFormatter(colors=False).format(make_record(orderId="o-1")).split("\n")
+    assert lines[2:] == ["orderId: o-1"]
+
+
+def test_dev_format_pretty_prints_objects() -> None:
+    record = make_record(query={"user_id": "user-123", "status": ["READY", "DONE"]})
+    text = DevFormatter(colors=False).format(record)
+    block = text.split("\n", 2)[2]
+    assert block.startswith("query: {\n")
+    assert json.loads(block.removeprefix("query: ")) == {
+        "user_id": "user-123",
+        "status": ["READY", "DONE"],
+    }
+    assert '\n  "user_id": "user-123",' in block
+
+
+def test_dev_format_stack_trace_comes_last() -> None:
+    try:
+        raise ValueError("settlement failed")
+    except ValueError:
+        record = make_record("Settlement processing failed", exc_info=sys.exc_info(), orderId="o-1")
+    lines = DevFormatter(colors=False).format(record).split("\n")
+    field_index = lines.index("orderId: o-1")
+    assert lines[field_index + 1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: settlement failed"
+
+
+def test_dev_format_stack_field_of_the_guide_is_printed_last() -> None:
+    record = make_record("failed", stack="Error: x\n    at f (a.js:1)", orderId="o-1")
+    lines = DevFormatter(colors=False).format(record).split("\n")
+    assert lines[-3:] == ["orderId: o-1", "Error: x", "    at f (a.js:1)"]
+
+
+def test_dev_format_colors_only_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    record = make_record(scope="Svc")
+    plain = DevFormatter(stream=io.StringIO()).format(record)
+    colored = DevFormatter(stream=TTY()).format(record)
+    assert "\x1b[" not in plain
+    assert "\x1b[36mscope: Svc\x1b[0m" in colored
+    assert "\x1b[32m" in colored  # info is green, as winston colors it
+
+
+def test_dev_format_no_color_env_wins_over_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    text = DevFormatter(stream=TTY()).format(make_record(scope="Svc"))
+    assert "\x1b" not in text
+
+
+def test_dev_format_escapes_control_characters_in_message_and_values() -> None:
+    record = make_record(
+        "login\r\n2024-01-01 FAKE admin logged in\x1b[2J",
+        scope="a\nb",
+        userAgent="curl\r\nX-Forged: 1\x1b]0;title\x07",
+        body={"note": "x\ny\x1b[31m"},
+    )
+    text = DevFormatter(colors=False).format(record)
+    lines = text.split("\n")
+    assert lines[1].endswith(r"login\r\n2024-01-01 FAKE admin logged in\x1b[2J")
+    assert lines[2] == r"scope: a\nb"
+    assert r"userAgent: curl\r\nX-Forged: 1\x1b]0;title\x07" in lines
+    assert "\x1b" not in text
+    assert "\r" not in text
+    assert not any(line.startswith("X-Forged") or "FAKE" in line[:5] for line in lines)
+
+
+def test_dev_format_redacts_secret_fields() -> None:
+    record = make_record(headers={"authorization": "Bearer abc", "accept": "*/*"}, password="pw")
+    text = DevFormatter(colors=False, redact_keys=["authorization", "password"]).format(record)
+    assert "Bearer abc" not in text
+    assert "pw" not in text.split("password: ")[1]
+    assert "[REDACTED]" in text
+
+
+# --- JSON format ---------------------------------------------------------------------------
+
+
+def json_line(record: logging.LogRecord, **options: Any) -> dict[str, Any]:
+    text = JsonFormatter(service="rsf-utility", environment="production", **options).format(record)
+    assert "\n" not in text
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+def test_json_line_schema() -> None:
+    token = context.correlation_id.set("req_1704192645123_abc123def")
+    try:
+        record = make_record(scope="SettlementService", orderId="order_67890", duration=1250)
+    finally:
+        context.correlation_id.reset(token)
+    line = json_line(record)
+
+    assert list(line) == [
+        "timestamp",
+        "level",
+        "message",
+        "logger",
+        "service",
+        "environment",
+        "correlationId",
+        "scope",
+        "orderId",
+        "duration",
+    ]
+    assert re.fullmatch(ISO_TIMESTAMP, line["timestamp"])
+    assert line["level"] == "info"
+    assert line["message"] == "Settlement generated"
+    assert line["logger"] == "rsf.test"
+    assert line["service"] == "rsf-utility"
+    assert line["environment"] == "production"
+    assert line["correlationId"] == "req_1704192645123_abc123def"
+    assert line["scope"] == "SettlementService"
+    assert line["orderId"] == "order_67890"
+    assert line["duration"] == 1250
+
+
+def test_json_timestamp_is_utc_with_milliseconds() -> None:
+    record = make_record()
+    record.created = 1705314645.123456
+    record.msecs = 123.456
+    assert json_line(record)["timestamp"] == "2024-01-15T10:30:45.123Z"
+
+
+@pytest.mark.parametrize(
+    ("level", "name"),
+    [
+        (logging.DEBUG, "debug"),
+        (logging.INFO, "info"),
+        (logging.WARNING, "warn"),
+        (logging.ERROR, "error"),
+        (logging.CRITICAL, "error"),
+    ],
+)
+def test_json_level_uses_the_guide_names(level: int, name: str) -> None:
+    assert json_line(make_record(level=level))["level"] == name
+
+
+def test_json_trace_and_span_ids_only_when_a_span_is_active() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    assert "trace_id" not in json_line(make_record())
+    with tracer.start_as_current_span("work") as span:
+        line = json_line(make_record())
+    ctx = span.get_span_context()
+    assert line["trace_id"] == format(ctx.trace_id, "032x")
+    assert line["span_id"] == format(ctx.span_id, "016x")
+
+
+def test_json_correlation_falls_back_to_context_without_the_factory() -> None:
+    record = logging.LogRecord("plain", logging.INFO, __file__, 1, "hi", (), None)
+    token = context.correlation_id.set("req_fallback")
+    try:
+        line = json_line(record)
+    finally:
+        context.correlation_id.reset(token)
+    assert line["correlationId"] == "req_fallback"
+
+
+def test_json_exception_becomes_stack() -> None:
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        line = json_line(make_record("lookup failed", level=logging.ERROR, exc_info=sys.exc_info()))
+    assert line["stack"].startswith("Traceback (most recent call last):")
+    assert line["stack"].endswith("KeyError: 'missing'")
+    assert list(line)[-1] == "stack"
+
+
+def test_any_value_serialises() -> None:
+    class Color:
+        pass
+
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    record = make_record(
+        when=dt.datetime(2024, 1, 15, 10, 30, tzinfo=dt.UTC),
+        day=dt.date(2024, 1, 15),
+        amount=Decimal("1500.50"),
+        raw=b"\x00\xffbytes",
+        tags={"b", "a"},
+        error=ValueError("bad"),
+        money=Money(Decimal("1.50"), "INR"),
+        order=Order(order_id="o-1", placed=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        thing=Weird(),
+        hostile=Hostile(),
+        tuple_keys={(1, 2): "x"},
+        nan=float("nan"),
+        cyclic=cyclic,
+        klass=Color,
+    )
+    line = json_line(record)
+    assert line["when"] == "2024-01-15T10:30:00+00:00"
+    assert line["day"] == "2024-01-15"
+    assert line["amount"] == "1500.50"
+    assert line["raw"] == "\x00\\xffbytes"
+    assert line["tags"] == ["a", "b"]
+    assert line["error"] == "ValueError('bad')"
+    assert line["money"] == {"amount": "1.50", "currency": "INR"}
+    assert line["order"] == {"order_id": "o-1", "placed": "2024-01-01T00:00:00Z"}
+    assert line["thing"] == "<Weird>"
+    assert line["hostile"] == "<unrepresentable Hostile>"
+    assert line["tuple_keys"] == {"(1, 2)": "x"}
+    assert line["nan"] == "nan"
+    assert line["cyclic"] == ["[CIRCULAR]"]
+    assert "Color" in line["klass"]
+
+
+def test_broken_percent_format_still_logs() -> None:
+    line = json_line(make_record("total %d of %s", args=("x",)))
+    assert line["message"].startswith("total %d of %s")
+
+
+def test_json_escapes_control_characters() -> None:
+    record = make_record("a\r\nb", userAgent="x\x1b[31m\x9b\u2028y")
+    text = JsonFormatter().format(record)
+    assert "\n" not in text
+    assert "\r" not in text
+    assert "\x1b" not in text
+    assert "\x9b" not in text
+    assert "\u2028" not in text
+    line = json.loads(text)
+    assert line["message"] == "a\r\nb"
+    assert line["userAgent"] == "x\x1b[31m\x9b\u2028y"
+
+
+def test_extra_colliding_with_a_core_key_is_renamed() -> None:
+    line = json_line(make_record(level_hint="x", service="other", timestamp="yesterday"))
+    assert line["service"] == "rsf-utility"
+    assert line["field_service"] == "other"
+    assert line["field_timestamp"] == "yesterday"
+    assert line["level_hint"] == "x"
+
+
+def test_json_redacts_secret_keys_at_any_depth() -> None:
+    record = make_record(
+        headers={"Authorization": "Bearer t", "accept": "*/*"},
+        payment={"account_number": "123", "bank": "X"},
+    )
+    line = json_line(record, redact_keys=["authorization", "account_number"])
+    assert line["headers"] == {"Authorization": "[REDACTED]", "accept": "*/*"}
+    assert line["payment"] == {"account_number": "[REDACTED]", "bank": "X"}
+
+
+def test_plain_stdlib_logger_through_json_formatter() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(service="svc", environment="staging"))
+    logger = logging.getLogger("plain.stdlib.json")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.warning("disk at %d%%", 91, extra={"mount": "/data"})
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "disk at 91%"
+    assert line["level"] == "warn"
+    assert line["mount"] == "/data"
+    assert line["scope"] is None

@@ -1,0 +1,114 @@
+"""get_logger: the guide's AutomationLogger (scope, bound fields, extras) on stdlib logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from rsf_observability.log_format import JsonFormatter
+from rsf_observability.logger import BoundLogger, get_logger
+
+from tests.support.log_capture import capture_logs
+
+
+def test_scope_names_the_logger_and_is_on_every_record() -> None:
+    log = get_logger("SettlementService")
+    assert log.name == "rsf.SettlementService"
+    assert get_logger().name == "rsf"
+    with capture_logs("rsf") as records:
+        log.info("Settlement generated", settlementId="settlement-123", totalAmount=1500.5)
+    record = records.one("Settlement generated")
+    assert record.scope == "SettlementService"  # type: ignore[attr-defined]
+    assert record.settlementId == "settlement-123"  # type: ignore[attr-defined]
+    assert record.totalAmount == 1500.5  # type: ignore[attr-defined]
+
+
+def test_bound_fields_are_added_and_bind_returns_a_new_logger() -> None:
+    base = get_logger("Recon", participantId="participant-789")
+    child = base.bind(orderId="order-456")
+    assert child is not base
+    assert base.fields == {"participantId": "participant-789"}
+    with capture_logs("rsf") as records:
+        child.warn("Mismatch", amount=10)
+        base.info("Plain")
+    mismatch = JsonFormatter().event(records.one("Mismatch"))
+    assert mismatch["participantId"] == "participant-789"
+    assert mismatch["orderId"] == "order-456"
+    assert mismatch["level"] == "warn"
+    assert "orderId" not in JsonFormatter().event(records.one("Plain"))
+
+
+def test_call_fields_override_bound_fields_and_scope() -> None:
+    log = get_logger("A", stage="one")
+    with capture_logs("rsf") as records:
+        log.info("x", stage="two", scope="B")
+    event = JsonFormatter().event(records.one("x"))
+    assert event["stage"] == "two"
+    assert event["scope"] == "B"
+
+
+def test_field_names_colliding_with_record_attributes_do_not_crash() -> None:
+    log = get_logger("Collide", name="bound-name")
+    with capture_logs("rsf") as records:
+        log.info("collide", message="m", args=[1], levelname="x", msg="y", correlationId="c")
+    event = JsonFormatter().event(records.one("collide"))
+    assert event["message"] == "collide"
+    assert event["field_name"] == "bound-name"
+    assert event["field_message"] == "m"
+    assert event["field_args"] == [1]
+    assert event["field_levelname"] == "x"
+    assert event["field_msg"] == "y"
+    assert event["field_correlationId"] == "c"
+
+
+def test_all_level_methods() -> None:
+    log = get_logger("Levels")
+    with capture_logs("rsf") as records:
+        log.debug("d")
+        log.info("i")
+        log.warning("w")
+        log.warn("w2")
+        log.error("e")
+        log.critical("c")
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            log.exception("x")
+    levels = [(r.getMessage(), r.levelno) for r in records.records]
+    assert levels == [
+        ("d", logging.DEBUG),
+        ("i", logging.INFO),
+        ("w", logging.WARNING),
+        ("w2", logging.WARNING),
+        ("e", logging.ERROR),
+        ("c", logging.CRITICAL),
+        ("x", logging.ERROR),
+    ]
+    assert records.one("x").exc_info is not None
+
+
+def test_disabled_level_creates_no_record() -> None:
+    log = get_logger("Quiet")
+    with capture_logs("rsf", level=logging.INFO) as records:
+        log.debug("hidden", expensive="x")
+    assert records.records == []
+
+
+def test_caller_location_is_the_application_code() -> None:
+    with capture_logs("rsf") as records:
+        get_logger("Where").info("here")
+    record = records.one("here")
+    assert record.funcName == "test_caller_location_is_the_application_code"
+    assert record.pathname == __file__
+
+
+def test_wraps_a_plain_stdlib_logger() -> None:
+    log = BoundLogger(logging.getLogger("thirdparty.lib"), scope="Lib", fields={"k": 1})
+    with capture_logs("thirdparty.lib") as records:
+        log.info("hello %s", "world", extra_field=True)
+    record = records.one("hello world")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["logger"] == "thirdparty.lib"
+    assert line["scope"] == "Lib"
+    assert line["k"] == 1
+    assert line["extra_field"] is True
