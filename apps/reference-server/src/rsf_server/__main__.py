@@ -11,13 +11,19 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from rsf_observability.log_setup import configure_logging
+from rsf_observability.metrics import RsfMetrics
 
 from rsf_server.app import create_app
 from rsf_server.config import ServerSettings
 from rsf_server.embedded_store import EmbeddedStore
+
+# Where ``rsf-ops`` finds the embedded store of a running server (its port is picked at start).
+STORE_URI_FILE = "store.uri"
 
 _logger = logging.getLogger("rsf_server")
 
@@ -55,18 +61,21 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     settings = _settings(args)
+    metrics = RsfMetrics()
+    configure_logging(settings.resolved_observability(), metrics=metrics)
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     store: EmbeddedStore | None = None
+    store_uri_file: Path | None = None
     try:
         if settings.uses_embedded_store:
             store = EmbeddedStore(data_dir=settings.data_dir.resolve() / "nx-27017").start()
-            print(
-                f"rsf-server: embedded store {store.uri} (data in {store.data_dir})",
-                file=sys.stderr,
-                flush=True,
+            _logger.info(
+                "Embedded store started", extra={"uri": store.uri, "data_dir": str(store.data_dir)}
             )
             settings = settings.model_copy(update={"mongodb_uri": store.uri})
-        app = create_app(settings)
+            store_uri_file = settings.data_dir / STORE_URI_FILE
+            store_uri_file.write_text(store.uri + "\n", encoding="utf-8")
+        app = create_app(settings, metrics=metrics)
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if store is not None:
             store.stop()
+        if store_uri_file is not None:
+            store_uri_file.unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, previous)
 
 

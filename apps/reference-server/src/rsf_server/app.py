@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from rsf_observability.correlation import CorrelationIdMiddleware
+from rsf_observability.alert_handlers import default_alert_handlers
+from rsf_observability.alert_router import AlertWebhook
 from rsf_observability.health import HealthMonitor
-from rsf_observability.health_routes import health_routes
+from rsf_observability.instrument import instrument
 from rsf_observability.metrics import RsfMetrics
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from rsf_server.auth_routes import auth_routes
 from rsf_server.config import ServerSettings
@@ -18,14 +17,13 @@ from rsf_server.error_handlers import exception_handlers
 from rsf_server.lifespan import lifespan
 
 
-def _metrics_route(metrics: RsfMetrics) -> Route:
-    """Thin adapter until the SDK's exposition endpoint lands."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+def _alert_webhook(rsf: ServerContext) -> AlertWebhook:
+    async def reconnect() -> None:
+        """pymongo reconnects by itself; re-check now so the gauge and /health catch up."""
+        await rsf.monitor.perform_health_check(force=True)
 
-    async def endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return Route("/metrics", endpoint, methods=["GET"], name="metrics")
+    handlers = default_alert_handlers(rsf.observability, reconnect=reconnect)
+    return AlertWebhook(None, metrics=rsf.metrics, settings=rsf.observability, handlers=handlers)
 
 
 def create_app(
@@ -34,7 +32,8 @@ def create_app(
     """The server for ``settings`` (read from the environment when omitted).
 
     Without ``MONGODB_URI`` the lifespan starts the embedded store itself; ``rsf-server`` starts
-    it before uvicorn instead, so that the store outlives no crash of the app.
+    it before uvicorn instead and passes its URI. ``metrics`` defaults to a registry of this
+    app's own, so several apps in one process (tests) never share series.
     """
     settings = settings or ServerSettings()
     observability = settings.resolved_observability()
@@ -47,12 +46,14 @@ def create_app(
         monitor=monitor,
         jwt_secret=settings.resolved_jwt_secret(),
     )
-    routes: list[BaseRoute] = [
-        *health_routes(monitor),
-        _metrics_route(metrics),
-        *auth_routes(),
-    ]
+    routes: list[BaseRoute] = [*auth_routes()]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.rsf = rsf
-    app.add_middleware(CorrelationIdMiddleware, header_name=observability.correlation_header)
+    rsf.services["instrumentation"] = instrument(
+        app,
+        observability,
+        metrics=metrics,
+        health=monitor,
+        alert_router=_alert_webhook(rsf),
+    )
     return app

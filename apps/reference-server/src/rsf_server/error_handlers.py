@@ -1,8 +1,10 @@
-"""Exception handlers: every error the server answers is JSON with the correlation id."""
+"""Exception handlers: every error the server answers is JSON with the correlation id.
+
+Crashes are not handled here: the SDK's ``UnhandledErrorMiddleware`` (added by ``instrument``)
+logs them with their trace and answers a JSON 500 without one.
+"""
 
 from __future__ import annotations
-
-import logging
 
 from rsf_core.errors import DomainError
 from rsf_observability.errors import ProblemError, problem_handler, problem_response
@@ -10,8 +12,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
-
-_logger = logging.getLogger("rsf_server.errors")
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -28,16 +28,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unhandled(request: Request, exc: Exception) -> Response:
-    """A crash: logged with its trace, answered without one."""
-    _logger.error("Unhandled exception: %s", type(exc).__name__, exc_info=exc)
-    return problem_response(500, "Internal server error")
-
-
 def exception_handlers() -> dict[int | type[Exception], ExceptionHandler]:
     return {
         ProblemError: problem_handler,
         DomainError: _domain_error,
         HTTPException: _http_exception,
-        Exception: _unhandled,
     }

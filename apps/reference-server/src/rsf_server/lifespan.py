@@ -83,9 +83,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             appname="rsf-server",
         )
         stack.push_async_callback(rsf.client.close)
+        # instrument() starts the monitor after this and stops it before the exit stack unwinds.
         _register_checks(rsf)
-        await rsf.monitor.start()
-        stack.push_async_callback(rsf.monitor.stop)
         _logger.info(
             "RSF server ready",
             extra={
