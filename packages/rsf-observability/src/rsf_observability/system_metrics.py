@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from rsf_observability.metrics import RsfMetrics
+from rsf_observability.settings import ObservabilitySettings
 
 logger = logging.getLogger("rsf.metrics")
 
@@ -84,6 +85,17 @@ class SystemMetricsCollector:
 
     def __post_init__(self) -> None:
         psutil.cpu_percent(interval=None)  # the first reading only primes the counter
+
+    @classmethod
+    def from_settings(
+        cls, metrics: RsfMetrics, settings: ObservabilitySettings
+    ) -> SystemMetricsCollector:
+        """Interval from ``system_metrics_interval``; instance from ``settings.instance``."""
+        return cls(
+            metrics,
+            instance=settings.instance or socket.gethostname(),
+            interval=settings.system_metrics_interval,
+        )
 
     def refresh(self) -> None:
         """Read CPU, memory and disk now (non-blocking; a few syscalls)."""
