@@ -64,5 +64,5 @@ async def test_threshold_is_configurable() -> None:
     assert await reset_stuck_settlements(older_than=timedelta(minutes=15)) == 0
     assert await reset_stuck_settlements(older_than_minutes=5) == 1
     assert (await _status("ten-minutes")).status is SettlementStatus.NOT_SETTLED
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         await reset_stuck_settlements(older_than=timedelta(minutes=-1))
