@@ -64,7 +64,9 @@ class CorrelationIdMiddleware:
     Place it outermost (``app = CorrelationIdMiddleware(starlette_app)`` or the last
     ``add_middleware`` call) so every response, including errors, passes through it. Inside a
     Starlette app it also catches what the app's own handlers did not, answering a JSON 500
-    itself (a handler registered for ``Exception``/500 is therefore not reached).
+    itself (a handler registered for ``Exception``/500 is therefore not reached). Wrapped around
+    a whole Starlette app, it lets Starlette's own 500 through (now with the header) and keeps
+    the exception, already logged here, from reaching the server once that response is complete.
     """
 
     app: ASGIApp
@@ -76,7 +78,6 @@ class CorrelationIdMiddleware:
 
     def __post_init__(self) -> None:
         self._header_key = self.header_name.lower()
-        self._header_bytes = self._header_key.encode("latin-1")
         self._read_order = (self._header_key, *(h.lower() for h in self.accepted_headers))
 
     def _incoming(self, scope: Scope) -> tuple[str, str] | None:
