@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import APIRouter, FastAPI
 from rsf_observability.context import correlation_id
 from rsf_observability.http_metrics import HttpMetricsMiddleware
 from rsf_observability.metrics import RsfMetrics
 from rsf_observability.routes import UNMATCHED, route_template
 from rsf_observability.settings import ObservabilitySettings
+from rsf_server.embedded_store import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -304,3 +306,38 @@ async def test_lifespan_passes_through_untouched(metrics: RsfMetrics) -> None:
     assert events == ["lifespan", "lifespan.startup"]
     assert sent == [{"type": "lifespan.startup.complete"}]
     assert _samples(metrics, "http_requests_total") == {}
+
+
+async def test_real_client_hanging_up_on_uvicorn_is_recorded_as_499(metrics: RsfMetrics) -> None:
+    entered = asyncio.Event()
+
+    async def wait_for_hangup(request: Request) -> Response:
+        entered.set()
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        return PlainTextResponse("nobody is listening")
+
+    app = HttpMetricsMiddleware(
+        Starlette(routes=[Route("/orders/{order_id}", wait_for_hangup)]), metrics=metrics
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await async_wait_until(lambda: server.started, timeout=10)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /orders/77 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        await asyncio.wait_for(entered.wait(), timeout=10)
+        writer.close()
+        await writer.wait_closed()
+        await async_wait_until(
+            lambda: _count(metrics, "http_requests_total", status_code="499") == 1, timeout=10
+        )
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, timeout=10)
+    assert _count(metrics, "http_requests_total", route="/orders/{order_id}") == 1
+    assert _count(metrics, "http_requests_in_progress") == 0
