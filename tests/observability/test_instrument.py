@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI, HTTPException
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -292,3 +293,23 @@ async def test_provider_built_by_instrument_is_shut_down_with_the_app() -> None:
     with provider.get_tracer("t").start_as_current_span("after shutdown"):
         pass
     assert len(exporter.get_finished_spans()) == 1
+
+
+async def test_fastapi_http_exception_details_keep_their_json() -> None:
+    api = FastAPI()
+
+    @api.get("/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        raise HTTPException(404, detail={"reason": "archived", "item": item_id})
+
+    traced = _Traced(api)
+    async with _client(traced.app) as client:
+        response = await client.get("/items/i-1", headers={"x-correlation-id": "cid-item"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "success": False,
+        "errorCode": "not_found",
+        "message": "Not Found",
+        "details": {"reason": "archived", "item": "i-1"},
+        "correlationId": "cid-item",
+    }

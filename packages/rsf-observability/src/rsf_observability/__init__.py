@@ -115,3 +115,25 @@ __all__ = [
     "system_resources_check",
 ]
 # --- end issue 4 block ---------------------------------------------------------------------------
+
+# --- tracing and one-call setup (issue 3: tracing, instrument) ---------------------------------
+from rsf_observability.error_handlers import (  # noqa: E402
+    http_problem_handler,
+    install_error_handlers,
+)
+from rsf_observability.instrument import Instrumentation, instrument  # noqa: E402
+from rsf_observability.tracing import configure_tracing  # noqa: E402
+from rsf_observability.tracing_middleware import TracingMiddleware  # noqa: E402
+from rsf_observability.unhandled_errors import UnhandledErrorMiddleware  # noqa: E402
+
+__all__ = [
+    *__all__,
+    "Instrumentation",
+    "TracingMiddleware",
+    "UnhandledErrorMiddleware",
+    "configure_tracing",
+    "http_problem_handler",
+    "install_error_handlers",
+    "instrument",
+]
+# --- end issue 3 tracing/instrument block --------------------------------------------------------

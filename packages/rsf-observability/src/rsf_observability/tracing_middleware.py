@@ -76,7 +76,7 @@ def _server_attributes(scope: Scope) -> dict[str, Any]:
     return attributes
 
 
-def request_attributes(scope: Scope, method: str) -> dict[str, Any]:
+def _request_attributes(scope: Scope, method: str) -> dict[str, Any]:
     """The semantic-convention attributes known before the app runs (no query: it may hold secrets)."""
     attributes: dict[str, Any] = {
         "http.request.method": method,
@@ -149,7 +149,7 @@ class TracingMiddleware:
             span_method,
             context=parent,
             kind=SpanKind.SERVER,
-            attributes=request_attributes(scope, method),
+            attributes=_request_attributes(scope, method),
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         finished_at: int | None = None
