@@ -137,3 +137,32 @@ __all__ = [
     "instrument",
 ]
 # --- end issue 3 tracing/instrument block --------------------------------------------------------
+
+# --- metrics: HTTP middleware, route templates, /metrics, system gauges (issue 3: metrics) --------
+from rsf_observability.exposition import (  # noqa: E402
+    MetricsEndpoint,
+    mark_worker_dead,
+    metrics_endpoint,
+    metrics_route,
+    multiprocess_dir,
+    render_metrics,
+)
+from rsf_observability.http_metrics import HttpMetricsMiddleware, PathSkipper  # noqa: E402
+from rsf_observability.routes import UNMATCHED, route_template  # noqa: E402
+from rsf_observability.system_metrics import SystemMetricsCollector  # noqa: E402
+
+__all__ = [
+    *__all__,
+    "UNMATCHED",
+    "HttpMetricsMiddleware",
+    "MetricsEndpoint",
+    "PathSkipper",
+    "SystemMetricsCollector",
+    "mark_worker_dead",
+    "metrics_endpoint",
+    "metrics_route",
+    "multiprocess_dir",
+    "render_metrics",
+    "route_template",
+]
+# --- end issue 3 metrics block -------------------------------------------------------------------
