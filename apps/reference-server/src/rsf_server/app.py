@@ -15,6 +15,7 @@ from rsf_server.config import ServerSettings
 from rsf_server.context import ServerContext
 from rsf_server.error_handlers import exception_handlers
 from rsf_server.lifespan import lifespan
+from rsf_server.ui_routes import ui_routes
 
 
 def _alert_webhook(rsf: ServerContext) -> AlertWebhook:
@@ -46,7 +47,7 @@ def create_app(
         monitor=monitor,
         jwt_secret=settings.resolved_jwt_secret(),
     )
-    routes: list[BaseRoute] = [*auth_routes()]
+    routes: list[BaseRoute] = [*auth_routes(), *ui_routes()]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.rsf = rsf
     rsf.services["instrumentation"] = instrument(

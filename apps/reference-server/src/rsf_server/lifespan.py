@@ -8,7 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from rsf_core.business_metrics import BusinessMetricsCollector
 from rsf_core.db import init_db
+from rsf_core.stuck import count_stuck_settlements
 from rsf_observability.health_checks import (
     business_check,
     database_check,
@@ -19,7 +21,6 @@ from starlette.applications import Starlette
 
 from rsf_server.context import ServerContext
 from rsf_server.embedded_store import EmbeddedStore
-from rsf_server.stuck import count_stuck
 
 _logger = logging.getLogger("rsf_server")
 
@@ -57,7 +58,7 @@ def _register_checks(rsf: ServerContext) -> None:
     minutes = rsf.settings.stuck_after_minutes
 
     async def stuck_settlements() -> dict[str, Any]:
-        stuck = await count_stuck(minutes)
+        stuck = await count_stuck_settlements(older_than_minutes=minutes)
         return {"healthy": stuck == 0, "stuckSettlements": stuck, "thresholdMinutes": minutes}
 
     rsf.monitor.register("settlements", business_check(stuck_settlements), critical=False)
@@ -85,6 +86,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stack.push_async_callback(rsf.client.close)
         # instrument() starts the monitor after this and stops it before the exit stack unwinds.
         _register_checks(rsf)
+        collector = BusinessMetricsCollector(
+            rsf.metrics, interval=rsf.settings.business_metrics_interval
+        )
+        collector.start()
+        rsf.services["business_metrics"] = collector
+        stack.push_async_callback(collector.stop)
         _logger.info(
             "RSF server ready",
             extra={

@@ -6,8 +6,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from rsf_core.db import init_db
-
-from rsf_server.stuck import count_stuck
+from rsf_core.stuck import count_stuck_settlements as _count_stuck
+from rsf_core.stuck import reset_stuck_settlements
 
 # The guide's "add missing indexes" runbook, on this domain's collections and field names
 # (settlements live in `settles`, reconciliations in `recons`, timestamps are `created_at`).
@@ -21,8 +21,6 @@ RUNBOOK_INDEXES: tuple[tuple[str, list[tuple[str, int]]], ...] = (
 
 async def reset_stuck(uri: str, db_name: str, minutes: float) -> int:
     """The runbook's reset: PENDING longer than ``minutes`` -> NOT_SETTLED "Timeout reset"."""
-    from rsf_core.stuck import reset_stuck_settlements
-
     client = await init_db(uri, db_name, serverSelectionTimeoutMS=5000, appname="rsf-ops")
     try:
         return int(await reset_stuck_settlements(older_than_minutes=minutes))
@@ -33,7 +31,7 @@ async def reset_stuck(uri: str, db_name: str, minutes: float) -> int:
 async def count_stuck_settlements(uri: str, db_name: str, minutes: float) -> int:
     client = await init_db(uri, db_name, serverSelectionTimeoutMS=5000, appname="rsf-ops")
     try:
-        return await count_stuck(minutes)
+        return await _count_stuck(older_than_minutes=minutes)
     finally:
         await client.close()
 
