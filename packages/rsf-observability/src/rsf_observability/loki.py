@@ -193,7 +193,9 @@ class LokiHandler(logging.Handler):
         self._warn_lock = threading.Lock()
         self._last_warning: float | None = None
         self._suppressed: collections.Counter[str] = collections.Counter()
+        #: Batches delivered and attempts that failed (for tests, benchmarks and debugging).
         self.sent_batches = 0
+        self.failed_attempts = 0
         self._thread = threading.Thread(target=self._run, name="rsf-loki-shipper", daemon=True)
         self._thread.start()
 
@@ -316,30 +318,30 @@ class LokiHandler(logging.Handler):
     def _loop(self) -> None:
         next_flush = time.monotonic() + self.batch_interval
         while True:
-            self._wakeup.wait(max(0.0, next_flush - time.monotonic()))
-            self._wakeup.clear()
             with self._cond:
                 stopping = self._stopping
-                due = (
-                    stopping
-                    or self._flush_requested
-                    or len(self._buffer) >= self.batch_size
-                    or time.monotonic() >= next_flush
-                )
+                force = stopping or self._flush_requested or time.monotonic() >= next_flush
+                full = len(self._buffer) >= self.batch_size
                 self._flush_requested = False
-            if due:
-                self._drain(stopping)
-                next_flush = time.monotonic() + self.batch_interval
-            if stopping:
-                break
+            if force or full:
+                self._drain(force)
+                if stopping:
+                    break
+                if force:
+                    next_flush = time.monotonic() + self.batch_interval
+                continue
+            # The state checked above is authoritative; the event only cuts the wait short.
+            self._wakeup.wait(max(0.0, next_flush - time.monotonic()))
+            self._wakeup.clear()
         with self._cond:
             self._cond.notify_all()
 
-    def _drain(self, stopping: bool) -> None:
-        """Send batches until the buffer is empty (a full batch waiting is sent at once)."""
+    def _drain(self, force: bool) -> None:
+        """Send full batches; with ``force`` (interval, flush, close) also the last partial one."""
         while True:
             with self._cond:
-                if not self._buffer:
+                force = force or self._stopping or self._flush_requested
+                if not self._buffer or (not force and len(self._buffer) < self.batch_size):
                     self._cond.notify_all()
                     return
                 count = min(self.batch_size, len(self._buffer))
@@ -353,8 +355,6 @@ class LokiHandler(logging.Handler):
                 with self._cond:
                     self._in_flight = 0
                     self._cond.notify_all()
-            if not stopping and self._stopping:
-                stopping = True
 
     def _remaining(self) -> float | None:
         deadline = self._deadline
@@ -374,6 +374,7 @@ class LokiHandler(logging.Handler):
             try:
                 response = self._client.post(self.url, content=content, timeout=timeout)
             except httpx.TransportError as exc:
+                self.failed_attempts += 1
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 status = response.status_code
@@ -383,6 +384,7 @@ class LokiHandler(logging.Handler):
                 if status != 429 and status < 500:
                     self._dropped(DROP_REJECTED, len(batch), detail=f"HTTP {status}")
                     return
+                self.failed_attempts += 1
                 problem = f"HTTP {status}"
                 retry_after = _retry_after(response)
             if attempt >= self.max_retries:
