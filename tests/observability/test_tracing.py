@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
 from rsf_observability.correlation import CorrelationIdMiddleware
 from rsf_observability.log_enrichment import install_record_factory, uninstall_record_factory
-from rsf_observability.outbound import instrument_httpx_client
+from rsf_observability.outbound import instrument_httpx_client, outbound_headers
 from rsf_observability.settings import ObservabilitySettings
 from rsf_observability.tracing import configure_tracing, exporters_from_env
 from rsf_observability.tracing_middleware import TracingMiddleware
@@ -459,3 +459,22 @@ def test_missing_otlp_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     with pytest.raises(RuntimeError, match=r"rsf-observability\[otlp\]"):
         configure_tracing(set_global=False)
+
+
+async def test_disabled_sdk_still_passes_an_incoming_traceparent_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    provider = configure_tracing(set_global=False)
+
+    async def headers_we_would_send(request: Request) -> Response:
+        return JSONResponse(outbound_headers())
+
+    app = TracingMiddleware(
+        Starlette(routes=[Route("/", headers_we_would_send)]), tracer_provider=provider
+    )
+    async with _client(app) as client:
+        continued = await client.get("/", headers={"traceparent": TRACEPARENT})
+        fresh = await client.get("/")
+    assert continued.json()["traceparent"].split("-")[1] == TRACE_ID
+    assert "traceparent" not in fresh.json()
