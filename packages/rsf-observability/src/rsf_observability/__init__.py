@@ -166,3 +166,44 @@ __all__ = [
     "route_template",
 ]
 # --- end issue 3 metrics block -------------------------------------------------------------------
+
+# --- logging core: formats, configure_logging, get_logger, categories, Loki (issue 2: logging) ---
+from rsf_observability.log_categories import audit_log, business_log, system_log  # noqa: E402
+from rsf_observability.log_format import DevFormatter, JsonFormatter  # noqa: E402
+from rsf_observability.log_setup import (  # noqa: E402
+    LoggingRuntime,
+    TemporaryLogLevel,
+    ashutdown_logging,
+    configure_logging,
+    get_log_level,
+    get_logging_runtime,
+    logging_lifespan,
+    set_log_level,
+    shutdown_logging,
+    temporary_log_level,
+)
+from rsf_observability.logger import BoundLogger, get_logger  # noqa: E402
+from rsf_observability.loki import LokiHandler  # noqa: E402
+
+__all__ = [
+    *__all__,
+    "BoundLogger",
+    "DevFormatter",
+    "JsonFormatter",
+    "LoggingRuntime",
+    "LokiHandler",
+    "TemporaryLogLevel",
+    "ashutdown_logging",
+    "audit_log",
+    "business_log",
+    "configure_logging",
+    "get_log_level",
+    "get_logger",
+    "get_logging_runtime",
+    "logging_lifespan",
+    "set_log_level",
+    "shutdown_logging",
+    "system_log",
+    "temporary_log_level",
+]
+# --- end issue 2 logging block -------------------------------------------------------------------
