@@ -154,10 +154,15 @@ class _SharedRun(Generic[T]):
         fresh = self.fresh
         if not force and fresh is not None:
             return fresh
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._run(run))
+        inflight = self._inflight
+        if (
+            inflight is None
+            or inflight.done()
+            or inflight.get_loop() is not asyncio.get_running_loop()  # e.g. a new test loop
+        ):
+            self._inflight = inflight = asyncio.ensure_future(self._run(run))
         # shield: one caller giving up must not cancel the run the others wait for.
-        return await asyncio.shield(self._inflight)
+        return await asyncio.shield(inflight)
 
     async def _run(self, run: Callable[[], Awaitable[T]]) -> T:
         value = await run()
