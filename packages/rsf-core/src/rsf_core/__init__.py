@@ -84,3 +84,80 @@ __all__ = [
     "to_money",
     "utcnow",
 ]
+
+# --- services: participants, ingestion, tax, settlement prep, stuck, metrics, stores --------
+from rsf_core.alert_log_store import MongoAlertStore
+from rsf_core.audit_store import RsfPayloadAuditSink
+from rsf_core.business_metrics import (
+    BusinessMetricsCollector,
+    BusinessSnapshot,
+    observe_discrepancy,
+    observe_recon_duration,
+    observe_settlement_duration,
+    record_settle_outcome,
+    record_settled_volume,
+    settled_amount,
+)
+from rsf_core.durations import add_duration, parse_duration
+from rsf_core.enums import FINAL_SETTLEMENT_STATUSES
+from rsf_core.ingestion import IngestOutcome, IngestResult, UnknownParticipant, ingest_order
+from rsf_core.order_facts import RETAIL_ACTIONS, OrderFacts, order_facts
+from rsf_core.participants import (
+    UPDATABLE_FIELDS,
+    create_participant,
+    delete_participant,
+    get_participant,
+    list_participants,
+    update_participant,
+)
+from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
+from rsf_core.stuck import TIMEOUT_RESET_ERROR, count_stuck_settlements, reset_stuck_settlements
+from rsf_core.tax import (
+    OrderAmounts,
+    SettlementAmounts,
+    TaxRates,
+    applies,
+    recon_strategy,
+    user_strategy,
+)
+
+__all__ += [
+    "FINAL_SETTLEMENT_STATUSES",
+    "RETAIL_ACTIONS",
+    "TIMEOUT_RESET_ERROR",
+    "UPDATABLE_FIELDS",
+    "BusinessMetricsCollector",
+    "BusinessSnapshot",
+    "IngestOutcome",
+    "IngestResult",
+    "MongoAlertStore",
+    "OrderAmounts",
+    "OrderFacts",
+    "PrepareRequest",
+    "RsfPayloadAuditSink",
+    "SettlementAmounts",
+    "TaxRates",
+    "UnknownParticipant",
+    "add_duration",
+    "applies",
+    "count_stuck_settlements",
+    "create_participant",
+    "delete_participant",
+    "get_participant",
+    "ingest_order",
+    "list_participants",
+    "observe_discrepancy",
+    "observe_recon_duration",
+    "observe_settlement_duration",
+    "order_facts",
+    "parse_duration",
+    "prepare_settlements",
+    "recon_strategy",
+    "record_settle_outcome",
+    "record_settled_volume",
+    "reset_stuck_settlements",
+    "settled_amount",
+    "update_participant",
+    "user_strategy",
+]
+# --- end services block ------------------------------------------------------------------------
