@@ -123,20 +123,31 @@ class HttpMetricsMiddleware:
 class _Exchange:
     """The state of one request; lives only for that request (the middleware stays stateless)."""
 
-    __slots__ = ("_client_gone", "_done", "_method", "_owner", "_scope", "_start", "_status")
+    __slots__ = (
+        "_client_gone",
+        "_done",
+        "_in_progress",
+        "_method",
+        "_owner",
+        "_scope",
+        "_start",
+        "_status",
+        "_trailers",
+    )
 
     def __init__(self, owner: HttpMetricsMiddleware, scope: Scope, method: str) -> None:
         self._owner = owner
         self._scope = scope
         self._method = method
         self._status: int | None = None
+        self._trailers = False
         self._client_gone = False
         self._done = False
+        self._in_progress = owner.metrics.http_requests_in_progress.labels(method, ALL_ROUTES)
         self._start = 0.0
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
-        in_progress = self._owner.metrics.http_requests_in_progress.labels(self._method, ALL_ROUTES)
-        in_progress.inc()
+        self._in_progress.inc()
         self._start = time.perf_counter()
 
         async def receive_watching() -> Message:
@@ -149,11 +160,12 @@ class _Exchange:
             kind = message["type"]
             if kind == "http.response.start":
                 self._status = message["status"]
+                self._trailers = bool(message.get("trailers", False))
             try:
                 await send(message)
             finally:
-                if kind == "http.response.body" and not message.get("more_body", False):
-                    self._finish(in_progress)
+                if self._is_last(kind, message):
+                    self._finish()
 
         try:
             await app(self._scope, receive_watching, send_timing)
@@ -165,14 +177,22 @@ class _Exchange:
                     self._status = 500
             raise
         finally:
-            self._finish(in_progress)
+            self._finish()
 
-    def _finish(self, in_progress: Any) -> None:
+    def _is_last(self, kind: str, message: Message) -> bool:
+        """The message that completes the response (body, trailers or a path send)."""
+        if kind == "http.response.body":
+            return not self._trailers and not message.get("more_body", False)
+        if kind == "http.response.trailers":
+            return not message.get("more_trailers", False)
+        return kind == "http.response.pathsend"
+
+    def _finish(self) -> None:
         if self._done:
             return
         self._done = True
         duration = time.perf_counter() - self._start
-        in_progress.dec()
+        self._in_progress.dec()
         if self._client_gone:
             status = CLIENT_CLOSED_REQUEST
         elif self._status is None:
