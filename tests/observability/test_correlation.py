@@ -365,9 +365,21 @@ async def test_records_shipped_through_a_queue_keep_the_id(enriched: None) -> No
     assert record.correlationId == "queued-1"  # type: ignore[attr-defined]
 
 
-async def test_the_filter_on_a_queue_handler_does_the_same_without_the_factory() -> None:
+@pytest.fixture
+def without_factory() -> Iterator[None]:
+    """The record factory removed for the test (configure_logging elsewhere may install it)."""
+    was_installed = record_factory_installed()
+    uninstall_record_factory()
     if record_factory_installed():
-        pytest.skip("the factory is installed globally; this test needs it absent")
+        pytest.skip("another record factory wraps ours; it cannot be removed here")
+    yield
+    if was_installed:
+        install_record_factory()
+
+
+async def test_the_filter_on_a_queue_handler_does_the_same_without_the_factory(
+    without_factory: None,
+) -> None:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     with capture_logs("tests.correlation.filtered") as delivered, capture_logs(app_logger.name):
         listener = QueueListener(records, *logging.getLogger("tests.correlation.filtered").handlers)
