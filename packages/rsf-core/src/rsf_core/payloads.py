@@ -15,9 +15,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from beanie import PydanticObjectId
-from bson.errors import InvalidId
-
 from rsf_core.enums import ReconStatus, Role, SettlementStatus, SettlementType
 from rsf_core.errors import BusinessRuleViolation, NotFound, ValidationFailed
 from rsf_core.models import (
@@ -29,6 +26,7 @@ from rsf_core.models import (
     Settlement,
 )
 from rsf_core.money import ZERO, money_str, to_money
+from rsf_core.participants import get_participant
 
 __all__ = [
     "CURRENCY",
@@ -47,6 +45,7 @@ __all__ = [
     "build_settle_misc",
     "build_settle_nil",
     "build_settle_np_np",
+    "check_settle_rules",
     "counterparty_uri",
     "generate_on_recon",
     "generate_recon",
@@ -55,7 +54,6 @@ __all__ = [
     "generate_settle_nil",
     "generate_settle_np_np",
     "iso_timestamp",
-    "load_participant",
     "money_amount",
     "new_id",
     "recon_status_of",
@@ -215,7 +213,7 @@ def recon_status_of(settlement: Settlement | None) -> str:
 # --- settle ----------------------------------------------------------------------------------
 
 
-def _check_settlements(participant: Participant, settlements: Sequence[Settlement]) -> None:
+def check_settle_rules(participant: Participant, settlements: Sequence[Settlement]) -> None:
     if not settlements:
         raise ValidationFailed("A settle needs at least one order")
     seen: set[str] = set()
@@ -254,7 +252,7 @@ def build_settle_np_np(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A settle for prepared NP-NP settlements of one (collector, receiver) pair."""
-    _check_settlements(participant, settlements)
+    check_settle_rules(participant, settlements)
     orders = []
     for settlement in settlements:
         inter_np = _non_negative(
@@ -527,16 +525,6 @@ def build_report(
 # --- generate: load, then build --------------------------------------------------------------
 
 
-async def load_participant(user_id: str) -> Participant:
-    try:
-        participant = await Participant.get(PydanticObjectId(user_id))
-    except (InvalidId, TypeError, ValueError):
-        participant = None
-    if participant is None:
-        raise NotFound(f"Participant {user_id} not found")
-    return participant
-
-
 async def _settlements_for(user_id: str, order_ids: Iterable[str]) -> list[Settlement]:
     wanted = list(dict.fromkeys(order_ids))
     found = await Settlement.find({"user_id": user_id, "order_id": {"$in": wanted}}).to_list()
@@ -554,7 +542,7 @@ async def generate_settle_np_np(
     subscriber_id: str,
     agency: SettlementAgency,
 ) -> dict[str, Any]:
-    participant = await load_participant(user_id)
+    participant = await get_participant(user_id)
     settlements = await _settlements_for(user_id, order_ids)
     return build_settle_np_np(participant, settlements, subscriber_id=subscriber_id, agency=agency)
 
@@ -562,19 +550,19 @@ async def generate_settle_np_np(
 async def generate_settle_misc(
     user_id: str, items: Sequence[MiscItem], *, subscriber_id: str, agency: SettlementAgency
 ) -> dict[str, Any]:
-    participant = await load_participant(user_id)
+    participant = await get_participant(user_id)
     return build_settle_misc(participant, items, subscriber_id=subscriber_id, agency=agency)
 
 
 async def generate_settle_nil(
     user_id: str, *, subscriber_id: str, agency: SettlementAgency
 ) -> dict[str, Any]:
-    participant = await load_participant(user_id)
+    participant = await get_participant(user_id)
     return build_settle_nil(participant, subscriber_id=subscriber_id, agency=agency)
 
 
 async def generate_recon(user_id: str, requests: Sequence[ReconRequest]) -> dict[str, Any]:
-    participant = await load_participant(user_id)
+    participant = await get_participant(user_id)
     order_ids = [request.order_id for request in requests]
     settlements = await _settlements_for(user_id, order_ids)
     orders = {
@@ -598,7 +586,7 @@ async def generate_recon(user_id: str, requests: Sequence[ReconRequest]) -> dict
     return build_recon(participant, entries)
 
 
-async def _received_recon_message(user_id: str, recon: Reconciliation) -> RsfTransaction:
+async def _received_recon_message(recon: Reconciliation) -> RsfTransaction:
     stored = await RsfTransaction.find_one(
         {
             "context.action": "recon",
@@ -613,13 +601,13 @@ async def _received_recon_message(user_id: str, recon: Reconciliation) -> RsfTra
 
 async def generate_on_recon(user_id: str, answers: Sequence[OnReconAnswer]) -> dict[str, Any]:
     """Answer the received recon the first answered order belongs to (its whole message)."""
-    await load_participant(user_id)
+    await get_participant(user_id)
     if not answers:
         raise ValidationFailed("An on_recon needs at least one answer")
     first = await Reconciliation.find_one({"user_id": user_id, "order_id": answers[0].order_id})
     if first is None or first.transaction_id is None:
         raise NotFound(f"No received recon for order {answers[0].order_id}")
-    stored = await _received_recon_message(user_id, first)
+    stored = await _received_recon_message(first)
     recons = {
         recon.order_id: recon
         for recon in await Reconciliation.find(
@@ -643,7 +631,7 @@ async def generate_report(
     subscriber_id: str,
     agency: SettlementAgency,
 ) -> dict[str, Any]:
-    participant = await load_participant(user_id)
+    participant = await get_participant(user_id)
     settle = await RsfTransaction.find_one(
         {
             "context.action": "settle",
