@@ -225,3 +225,21 @@ async def test_database_outage_gives_503_health_and_json_500(
             return (await client.get("/health")).status_code == 200
 
         await async_wait_until(healthy, timeout=20)
+
+
+async def test_ui_exchanges_land_in_the_audit_trail(client: httpx.AsyncClient) -> None:
+    auth = await _token(client)
+    created = await client.post("/ui/users", json=PARTICIPANT, headers=auth)
+    assert created.status_code == 201
+
+    async def audited() -> list[dict[str, Any]]:
+        listing = await client.get("/ui/rsf-payloads", headers=auth)
+        items: list[dict[str, Any]] = listing.json()["data"]["items"]
+        return [item for item in items if item["operation"] == "/ui/users"]
+
+    entries = await async_wait_until(audited, timeout=10)
+    entry = entries[0]
+    assert entry["method"] == "POST"
+    assert entry["status_code"] == 201
+    assert entry["correlation_id"] == created.headers["x-correlation-id"]
+    assert entry["request"]["title"] == "Buyer NP"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rsf_core.alert_log_store import MongoAlertStore
+from rsf_core.audit_store import RsfPayloadAuditSink
 from rsf_observability.alert_handlers import default_alert_handlers
 from rsf_observability.alert_router import AlertWebhook
 from rsf_observability.health import HealthMonitor
@@ -24,7 +26,9 @@ def _alert_webhook(rsf: ServerContext) -> AlertWebhook:
         await rsf.monitor.perform_health_check(force=True)
 
     handlers = default_alert_handlers(rsf.observability, reconnect=reconnect)
-    return AlertWebhook(None, metrics=rsf.metrics, settings=rsf.observability, handlers=handlers)
+    return AlertWebhook(
+        MongoAlertStore(), metrics=rsf.metrics, settings=rsf.observability, handlers=handlers
+    )
 
 
 def create_app(
@@ -55,6 +59,7 @@ def create_app(
         observability,
         metrics=metrics,
         health=monitor,
+        audit_sink=RsfPayloadAuditSink(),
         alert_router=_alert_webhook(rsf),
     )
     return app
