@@ -85,6 +85,8 @@ class HttpMetricsMiddleware:
     route_resolver: Callable[[Mapping[str, Any]], str | None] = route_template
     _skip: PathSkipper = field(init=False, repr=False)
     _slow_seconds: float = field(init=False, repr=False)
+    _series: dict[tuple[str, str, int], _Series] = field(init=False, repr=False)
+    _in_progress: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         settings = self.settings or ObservabilitySettings()
@@ -92,6 +94,15 @@ class HttpMetricsMiddleware:
         self._skip = PathSkipper(tuple(skip))
         slow_ms = settings.slow_request_ms if self.slow_request_ms is None else self.slow_request_ms
         self._slow_seconds = slow_ms / 1000.0
+        self._series = {}
+        self._in_progress = {}
+
+    def _in_progress_child(self, method: str) -> Any:
+        child = self._in_progress.get(method)
+        if child is None:
+            child = self.metrics.http_requests_in_progress.labels(method, ALL_ROUTES)
+            self._in_progress[method] = child
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._skip(scope["path"]):
@@ -101,12 +112,15 @@ class HttpMetricsMiddleware:
 
     def _record(self, scope: Scope, method: str, status: int, duration: float) -> None:
         route = self.route_resolver(scope) or UNMATCHED
-        status_code = str(status)
-        m = self.metrics
-        m.http_request_duration_seconds.labels(method, route, status_code).observe(duration)
-        m.http_requests_total.labels(method, route, status_code).inc()
-        if status >= 400:
-            m.http_errors_total.labels(method, route, status_code).inc()
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = _Series.bind(self.metrics, method, route, status)
+            self._series[key] = series
+        series.duration.observe(duration)
+        series.total.inc()
+        if series.errors is not None:
+            series.errors.inc()
         if duration > self._slow_seconds:
             logger.warning(
                 "Slow request detected",
@@ -118,6 +132,25 @@ class HttpMetricsMiddleware:
                     "correlationId": get_correlation_id(),
                 },
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The label children of one (method, route, status): ``labels()`` validates and locks on
+    every call, so each combination (a bounded set) is bound once per middleware."""
+
+    duration: Any
+    total: Any
+    errors: Any
+
+    @classmethod
+    def bind(cls, metrics: RsfMetrics, method: str, route: str, status: int) -> _Series:
+        code = str(status)
+        return cls(
+            metrics.http_request_duration_seconds.labels(method, route, code),
+            metrics.http_requests_total.labels(method, route, code),
+            metrics.http_errors_total.labels(method, route, code) if status >= 400 else None,
+        )
 
 
 class _Exchange:
@@ -143,7 +176,7 @@ class _Exchange:
         self._trailers = False
         self._client_gone = False
         self._done = False
-        self._in_progress = owner.metrics.http_requests_in_progress.labels(method, ALL_ROUTES)
+        self._in_progress = owner._in_progress_child(method)
         self._start = 0.0
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
