@@ -17,6 +17,8 @@ from rsf_server.config import ServerSettings
 from rsf_server.context import ServerContext
 from rsf_server.error_handlers import exception_handlers
 from rsf_server.lifespan import lifespan
+from rsf_server.network_routes import key_lookup, network_routes
+from rsf_server.ui_exchange import exchange_routes
 from rsf_server.ui_routes import ui_routes
 
 
@@ -51,9 +53,15 @@ def create_app(
         monitor=monitor,
         jwt_secret=settings.resolved_jwt_secret(),
     )
-    routes: list[BaseRoute] = [*auth_routes(), *ui_routes()]
+    routes: list[BaseRoute] = [
+        *auth_routes(),
+        *ui_routes(),
+        *exchange_routes(),
+        *network_routes(),
+    ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.rsf = rsf
+    rsf.services["key_lookup"] = key_lookup(settings)
     rsf.services["instrumentation"] = instrument(
         app,
         observability,

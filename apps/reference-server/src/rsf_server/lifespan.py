@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from rsf_core.agency_client import AgencyClient, SignerConfig
 from rsf_core.business_metrics import BusinessMetricsCollector
 from rsf_core.db import init_db
 from rsf_core.stuck import count_stuck_settlements
@@ -67,6 +68,19 @@ def _register_checks(rsf: ServerContext) -> None:
         rsf.monitor.register("settlement_agency", http_check(health_url), critical=False)
 
 
+def _agency_client(rsf: ServerContext) -> AgencyClient | None:
+    """The signed sender for trigger routes, when this NP's signing identity is configured."""
+    settings = rsf.settings
+    if not (settings.subscriber_id and settings.unique_key_id and settings.signing_private_key):
+        return None
+    signer = SignerConfig(
+        settings.subscriber_id,
+        settings.unique_key_id,
+        settings.signing_private_key.get_secret_value(),
+    )
+    return AgencyClient(signer, correlation_header=rsf.observability.correlation_header)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     rsf: ServerContext = app.state.rsf
@@ -86,6 +100,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stack.push_async_callback(rsf.client.close)
         # instrument() starts the monitor after this and stops it before the exit stack unwinds.
         _register_checks(rsf)
+        client = _agency_client(rsf)
+        if client is not None:
+            rsf.services["agency_client"] = client
+            stack.push_async_callback(client.aclose)
         collector = BusinessMetricsCollector(
             rsf.metrics, interval=rsf.settings.business_metrics_interval
         )

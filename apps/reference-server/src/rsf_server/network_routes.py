@@ -1,0 +1,73 @@
+"""``POST /api/{action}``: the network-facing endpoint other NPs and the agency call.
+
+Transport problems are HTTP errors (415 not JSON, 413 too large); everything about the message
+itself (signature, schema, rules) is answered by rsf-core as HTTP 200 with an ACK or NACK, as
+ONDC expects.
+"""
+
+from __future__ import annotations
+
+from rsf_core.processors import handle_network_request
+from rsf_core.signing import PublicKeyLookup, StaticKeyLookup
+from rsf_observability.errors import ProblemError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rsf_server.config import ServerSettings
+from rsf_server.context import ServerContext
+
+
+def key_lookup(settings: ServerSettings) -> PublicKeyLookup:
+    """Senders' public keys from ``RSF_PUBLIC_KEYS`` (``subscriber_id[|unique_key_id]=key``).
+
+    A registry lookup (``REGISTRY_LOOKUP_URL``) is not implemented: with no key for a sender,
+    its requests are NACKed 70001.
+    """
+    keys: dict[object, str] = {}
+    for name, key in settings.public_keys.items():
+        subscriber, _, key_id = name.partition("|")
+        keys[(subscriber, key_id) if key_id else subscriber] = key
+    return StaticKeyLookup(keys)  # type: ignore[arg-type]
+
+
+def _json_content_type(request: Request) -> bool:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def _raw_body(request: Request, max_bytes: int) -> bytes:
+    """The exact bytes (the signature covers them), read no further than ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ProblemError(413, f"Request body exceeds {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProblemError(413, f"Request body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def network_action(request: Request) -> Response:
+    rsf: ServerContext = request.app.state.rsf
+    if not _json_content_type(request):
+        raise ProblemError(415, "Content-Type must be application/json")
+    body = await _raw_body(request, rsf.settings.max_body_bytes)
+    answer = await handle_network_request(
+        request.path_params["action"],
+        body,
+        request.headers.get("authorization"),
+        key_lookup=rsf.services.get("key_lookup") or key_lookup(rsf.settings),
+        verify_signature=rsf.settings.verify_signatures,
+        metrics=rsf.metrics,
+    )
+    return JSONResponse(answer)
+
+
+def network_routes() -> list[BaseRoute]:
+    return [Route("/api/{action}", network_action, methods=["POST"], name="network_action")]
