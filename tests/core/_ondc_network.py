@@ -115,8 +115,9 @@ def on_settle_for(settle: dict[str, Any], statuses: dict[str, str]) -> dict[str,
     return answer
 
 
-@pytest.fixture(name="stubs")
+@pytest.fixture(name="stubs", scope="module")
 def stubs_fixture() -> Iterator[tuple[StubNP, StubNP]]:
+    """The agency and the seller, shared by a module's tests (reset for each by ``network``)."""
     keys = {OUR_ID: OUR_KEYS.public_key_b64}
     with StubNP(dict(keys)) as sa, StubNP(dict(keys)) as seller:
         yield sa, seller
@@ -127,6 +128,8 @@ async def network_fixture(
     beanie_db: object, core_metrics: RsfMetrics, stubs: tuple[StubNP, StubNP]
 ) -> AsyncIterator[Network]:
     sa, seller = stubs
+    sa.reset()
+    seller.reset()
     participant = await create_participant(
         {
             "title": "Buyer NP",

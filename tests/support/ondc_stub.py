@@ -66,6 +66,13 @@ class StubNP:
     def release(self) -> None:
         self._release.set()
 
+    def reset(self) -> None:
+        """Forget what was received and planned (for a stub shared by several tests)."""
+        with self._lock:
+            self.received.clear()
+            self._plan.clear()
+            self._release.clear()
+
     def requests_to(self, path: str) -> list[Received]:
         return [item for item in self.received if item.path == path]
 
