@@ -341,3 +341,46 @@ async def test_real_client_hanging_up_on_uvicorn_is_recorded_as_499(metrics: Rsf
         await asyncio.wait_for(serving, timeout=10)
     assert _count(metrics, "http_requests_total", route="/orders/{order_id}") == 1
     assert _count(metrics, "http_requests_in_progress") == 0
+
+
+async def test_inside_the_apps_middleware_stack_a_crash_is_a_500_on_its_route(
+    metrics: RsfMetrics,
+) -> None:
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("boom")
+
+    starlette_app = Starlette(routes=[Route("/items/{item_id}/boom", boom)])
+    starlette_app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    fastapi_app = FastAPI()
+    fastapi_app.add_api_route("/api/items/{item_id}", boom)
+    fastapi_app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+
+    async with _client(starlette_app) as c1, _client(fastapi_app) as c2:
+        assert (await c1.get("/items/1/boom")).status_code == 500
+        assert (await c2.get("/api/items/2")).status_code == 500
+
+    assert (
+        _count(metrics, "http_errors_total", route="/items/{item_id}/boom", status_code="500") == 1
+    )
+    assert (
+        _count(metrics, "http_errors_total", route="/api/items/{item_id}", status_code="500") == 1
+    )
+    assert _count(metrics, "http_requests_in_progress") == 0
+
+
+async def test_response_with_trailers_ends_at_the_last_trailers_message(
+    metrics: RsfMetrics,
+) -> None:
+    trailers_sent = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "trailers": True})
+        await send({"type": "http.response.body", "body": b"data"})
+        # Body done, trailers still to come: the request is still in flight.
+        assert _count(metrics, "http_requests_total") == 0
+        await send({"type": "http.response.trailers", "headers": [], "more_trailers": False})
+        trailers_sent.set()
+
+    await _drive(HttpMetricsMiddleware(app, metrics=metrics), [])
+    assert trailers_sent.is_set()
+    assert _count(metrics, "http_requests_total", route=UNMATCHED, status_code="200") == 1
