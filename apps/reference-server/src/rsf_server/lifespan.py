@@ -110,6 +110,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         collector.start()
         rsf.services["business_metrics"] = collector
         stack.push_async_callback(collector.stop)
+        settings = rsf.settings
+        if settings.jwt_secret is None and settings.jwt_secret_file is None:
+            _logger.warning(
+                "JWT_SECRET is not set: /ui tokens are signed with a random key and end with "
+                "this process"
+            )
         _logger.info(
             "RSF server ready",
             extra={
