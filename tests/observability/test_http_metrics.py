@@ -393,3 +393,31 @@ async def test_response_with_trailers_ends_at_the_last_trailers_message(
     await _drive(HttpMetricsMiddleware(app, metrics=metrics), [])
     assert trailers_sent.is_set()
     assert _count(metrics, "http_requests_total", route=UNMATCHED, status_code="200") == 1
+
+
+async def test_server_root_path_is_not_part_of_the_route_and_opaque_mounts_end_in_path(
+    metrics: RsfMetrics,
+) -> None:
+    async def static_files(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("body { }")(scope, receive, send)
+
+    async def order(request: Request) -> Response:
+        return PlainTextResponse(request.path_params["user_id"])
+
+    app = HttpMetricsMiddleware(
+        Starlette(
+            routes=[
+                Mount("/ui", routes=[Route("/orders/{user_id}", order)]),
+                Mount("/static", app=static_files),
+            ]
+        ),
+        metrics=metrics,
+    )
+    transport = httpx.ASGITransport(app=app, root_path="/proxy")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        assert (await c.get("/proxy/ui/orders/1")).status_code == 200
+        assert (await c.get("/proxy/static/css/site.css")).status_code == 200
+        assert (await c.get("/proxy/static/js/app.js")).status_code == 200
+
+    routes = {dict(key)["route"]: v for key, v in _samples(metrics, "http_requests_total").items()}
+    assert routes == {"/ui/orders/{user_id}": 1, "/static/{path}": 2}
