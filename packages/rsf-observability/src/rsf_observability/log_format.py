@@ -88,10 +88,20 @@ def _split_millis(created: float) -> tuple[int, int]:
     return seconds, micros // 1000
 
 
+# Records come in bursts within the same second: format the seconds part once per second.
+# (A tuple is swapped atomically, so threads at worst format the same second twice.)
+_iso_cache: tuple[int, str] = (-1, "")
+
+
 def iso_utc_timestamp(created: float) -> str:
     """``2024-01-15T10:30:45.123Z`` (the guide's structured-log timestamp)."""
+    global _iso_cache
     seconds, millis = _split_millis(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached_second, prefix = _iso_cache
+    if cached_second != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _iso_cache = (seconds, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def dev_timestamp(created: float) -> str:
