@@ -21,10 +21,11 @@ from rsf_core.payloads import (
     ReconRequest,
     generate_on_recon,
     generate_recon,
+    generate_report,
     generate_settle_np_np,
 )
 from rsf_core.recon_flow import move_to_ready, trigger_on_recon, trigger_recon
-from rsf_core.settle_flow import trigger_settle
+from rsf_core.settle_flow import trigger_report, trigger_settle
 from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
 
 from tests.core._ondc_network import (
@@ -337,3 +338,40 @@ async def test_payload_level_error_marks_every_settlement_not_settled(network: N
         SettlementStatus.NOT_SETTLED,
     )
     assert failed.error == "70030: Settlement window closed"
+
+
+async def test_report_asks_the_agency_and_on_report_applies_the_status(network: Network) -> None:
+    assert await network.deliver("on_confirm", network.on_confirm(ORDER_SENT)) == ACK
+    await prepare_settlements(network.user_id, [PrepareRequest(ORDER_SENT)])
+    settle = await generate_settle_np_np(
+        network.user_id, [ORDER_SENT], subscriber_id=OUR_ID, agency=network.agency
+    )
+    await trigger_settle(
+        network.user_id,
+        settle,
+        client=network.client,
+        agency=network.agency,
+        metrics=network.metrics,
+    )
+    report = await generate_report(
+        network.user_id,
+        ref_transaction_id=settle["context"]["transaction_id"],
+        ref_message_id=settle["context"]["message_id"],
+        subscriber_id=OUR_ID,
+        agency=network.agency,
+    )
+    sent = await trigger_report(
+        network.user_id, report, client=network.client, agency=network.agency
+    )
+    assert sent.acked
+    assert network.sa.requests_to("/report")[0].json["message"] == {
+        "ref_transaction_id": settle["context"]["transaction_id"],
+        "ref_message_id": settle["context"]["message_id"],
+    }
+    on_report = on_settle_for(settle, {ORDER_SENT: "SETTLED"})
+    on_report["context"] = {**report["context"], "action": "on_report"}
+    assert await network.deliver("on_report", on_report, sender=SA_ID) == ACK
+    settled = await settlement(network, ORDER_SENT)
+    assert settled.status is SettlementStatus.SETTLED
+    assert settled.settlement_reference == f"UTR-{ORDER_SENT}"
+    assert network.counted("settlement_requests_total", status="SETTLED", user_type="BAP") == 1
