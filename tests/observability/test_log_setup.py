@@ -6,6 +6,9 @@ import asyncio
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -237,3 +240,25 @@ def test_shutdown_logging_uses_the_current_runtime(loki_receiver: LokiReceiver) 
     log_setup.shutdown_logging()
     wait_until(lambda: loki_receiver.entries())
     assert loki_receiver.json_lines()[0]["message"] == "at exit"
+
+
+def test_records_are_flushed_at_interpreter_exit(loki_receiver: LokiReceiver) -> None:
+    script = (
+        "from rsf_observability import configure_logging, get_logger\n"
+        "configure_logging()\n"
+        "get_logger('Exit').warning('logged just before exit', step=3)\n"
+    )
+    env = {
+        **os.environ,
+        "LOKI_HOST": loki_receiver.url,
+        "LOKI_BATCH_INTERVAL": "60",
+        "NODE_ENV": "production",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = loki_receiver.json_lines()
+    assert line["message"] == "logged just before exit"
+    assert line["step"] == 3
+    assert json.loads(result.stdout)["message"] == "logged just before exit"
