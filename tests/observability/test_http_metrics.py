@@ -421,3 +421,38 @@ async def test_server_root_path_is_not_part_of_the_route_and_opaque_mounts_end_i
 
     routes = {dict(key)["route"]: v for key, v in _samples(metrics, "http_requests_total").items()}
     assert routes == {"/ui/orders/{user_id}": 1, "/static/{path}": 2}
+
+
+async def test_mount_parameters_never_leak_raw_values(metrics: RsfMetrics) -> None:
+    async def order(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    hidden = Starlette(routes=[Mount("/g/{gid:int}", routes=[Route("/orders/{user_id}", order)])])
+
+    async def opaque(scope: Scope, receive: Receive, send: Send) -> None:
+        await hidden(scope, receive, send)  # its mounts are invisible from the outer app
+
+    app = HttpMetricsMiddleware(
+        Starlette(
+            routes=[
+                Mount("/t/{tid:int}", routes=[Route("/orders/{user_id}", order)]),
+                Mount("/o", app=opaque),
+            ]
+        ),
+        metrics=metrics,
+    )
+    async with _client(app) as c:
+        for tid in ["7", "007", "0007", "t"]:
+            await c.get(f"/t/{tid}/orders/1")
+        for gid in ["5", "005"]:
+            await c.get(f"/o/g/{gid}/orders/2")
+
+    routes = {dict(key)["route"]: v for key, v in _samples(metrics, "http_requests_total").items()}
+    # "t" is not an int: no route. Behind the opaque mount the parameter is put back from
+    # path_params; "005" became 5 and is not in the path, so the prefix turns coarse, never raw.
+    assert routes == {
+        "/t/{tid}/orders/{user_id}": 3,
+        UNMATCHED: 1,
+        "/o/g/{gid}/orders/{user_id}": 1,
+        "/{mount}/orders/{user_id}": 1,
+    }

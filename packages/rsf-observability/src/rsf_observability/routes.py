@@ -8,8 +8,10 @@ un-prefixed route in ``scope["route"]``; their effective, prefixed path lives in
 scope entry and is read from there when it belongs to the same route.
 
 Label values must never be raw input: the mount prefix in ``root_path`` holds concrete values
-when a mount path has parameters (``Mount("/t/{tenant}")``), so those are put back as
-``{name}`` using ``path_params``.
+when a mount path has parameters (``Mount("/t/{tenant}")``). Only then are the mounts walked
+(mounts only, not routes) to find their templates; where a mount hides its routes, the values
+are put back as ``{name}`` from ``path_params``, and a value that cannot be placed turns the
+prefix into ``/{mount}``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def route_template(scope: Mapping[str, Any]) -> str | None:
         prefix = _mount_prefix(scope)
         if consumed:
             prefix = "/".join(prefix.split("/")[:-consumed])
-        return _join(prefix, own, scope.get("path_params"))
+        return _join(scope, prefix, own)
     if route is None or (isinstance(route, Mount | Host) and route.routes):
         # Starlette always records the route it matched, so this request is unmatched,
         # unless a FastAPI router (which records only its APIRoutes) handled it.
@@ -50,13 +52,61 @@ def route_template(scope: Mapping[str, Any]) -> str | None:
     )
     if not isinstance(path_format, str):
         return None
-    return _join(_mount_prefix(scope), path_format, scope.get("path_params"))
+    return _join(scope, _mount_prefix(scope), path_format)
 
 
-def _join(prefix: str, own: str, path_params: object) -> str:
+def _join(scope: Mapping[str, Any], prefix: str, own: str) -> str:
+    """``prefix + own`` with any concrete mount parameter in ``prefix`` turned back into ``{name}``."""
     if prefix:
-        prefix = _templated_prefix(prefix, own, path_params)
+        path_params = scope.get("path_params")
+        own_names = set(_PARAM.findall(own))
+        mount_params = [
+            (name, str(value))
+            for name, value in (path_params.items() if isinstance(path_params, dict) else ())
+            if name not in own_names
+        ]
+        if mount_params:
+            prefix = _mount_template(scope, prefix) or _templated_prefix(prefix, mount_params)
     return (prefix + own) or "/"
+
+
+def _mount_template(scope: Mapping[str, Any], concrete: str) -> str | None:
+    """The template of the mounts that consumed ``concrete``, found by walking the mounts only.
+
+    Used only when a mount path has parameters (rare): the first mount that fully matches at
+    each level is the one the router took, since a router prefers the first full match.
+    """
+    routes = getattr(scope.get("router"), "routes", None)
+    if not routes:
+        return None
+    app_root_path = scope.get("app_root_path", "")
+    probe: dict[str, Any] = {
+        "type": scope.get("type", "http"),
+        "path": scope.get("path", ""),
+        "root_path": app_root_path,
+        "headers": scope.get("headers", []),
+        "path_params": {},
+    }
+    template = ""
+    for _ in range(8):
+        consumed = probe["root_path"][len(app_root_path) :].rstrip("/")
+        if consumed == concrete:
+            return template
+        if not concrete.startswith(consumed):
+            return None
+        for candidate in routes:
+            if not isinstance(candidate, Mount | Host):
+                continue
+            match, child = candidate.matches(probe)
+            if match is Match.FULL:
+                probe.update(child)
+                if isinstance(candidate, Mount):
+                    template += candidate.path_format.removesuffix("/{path}")
+                routes = candidate.routes
+                break
+        else:
+            return None
+    return None
 
 
 def _fastapi_included_path(scope: Mapping[str, Any], route: object) -> tuple[str, int] | None:
@@ -133,7 +183,7 @@ def _descend(probe: dict[str, Any], route: Any, child: dict[str, Any], depth: in
         own = "/{path}"
     else:
         own = route.path_format
-    return _join(_mount_prefix(probe), own, probe.get("path_params"))
+    return _join(probe, _mount_prefix(probe), own)
 
 
 def _mount_prefix(scope: Mapping[str, Any]) -> str:
@@ -147,27 +197,29 @@ def _mount_prefix(scope: Mapping[str, Any]) -> str:
     return root_path[len(app_root_path) :].rstrip("/")
 
 
-def _templated_prefix(prefix: str, own: str, path_params: object) -> str:
-    """Put ``{name}`` back where a mount parameter's concrete value sits in ``prefix``."""
-    if not isinstance(path_params, dict) or not path_params:
-        return prefix
-    own_names = set(_PARAM.findall(own))
-    mount_params = [(k, str(v)) for k, v in path_params.items() if k not in own_names]
-    if not mount_params:
-        return prefix
+def _templated_prefix(prefix: str, mount_params: list[tuple[str, str]]) -> str:
+    """Put ``{name}`` back where a mount parameter's concrete value sits in ``prefix``.
+
+    The fallback when the mounts cannot be walked (a mount of an app that hides its routes).
+    A value not found as such (a converter rewrote it, ``007`` -> ``7``) makes the whole prefix
+    ``/{mount}``: a coarse label, never a raw one.
+    """
     segments = prefix.split("/")
     cursor = len(segments) - 1
     for name, value in reversed(mount_params):
         if "/" in value:
             prefix_now = "/".join(segments)
             at = prefix_now.find("/" + value, 0)
-            if at >= 0:
-                prefix_now = prefix_now[:at] + "/{" + name + "}" + prefix_now[at + 1 + len(value) :]
-                segments = prefix_now.split("/")
+            if at < 0:
+                return "/{mount}"
+            prefix_now = prefix_now[:at] + "/{" + name + "}" + prefix_now[at + 1 + len(value) :]
+            segments = prefix_now.split("/")
             continue
         for index in range(cursor, 0, -1):
             if segments[index] == value:
                 segments[index] = "{" + name + "}"
                 cursor = index - 1
                 break
+        else:
+            return "/{mount}"
     return "/".join(segments)
