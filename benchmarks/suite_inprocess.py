@@ -1,0 +1,88 @@
+"""Comparison 1: microseconds added per request, the ASGI app called directly (no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rsf_observability import configure_logging, set_log_level
+
+from benchmarks.asgi_driver import call
+from benchmarks.stats import Summary, interleaved
+from benchmarks.variants import VARIANTS, settings
+
+_BODY = json.dumps(
+    {
+        "context": {
+            "action": "on_settle",
+            "bap_id": "np.example.com",
+            "transaction_id": "t-1",
+            "message_id": "m-1",
+        },
+        "message": {"settlement": {"orders": []}},
+    }
+).encode()
+_JSON = [
+    (b"host", b"bench"),
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_BODY)).encode()),
+]
+
+# (variant, app factory, log level while it runs)
+_PLAN: list[tuple[str, str, str]] = [
+    ("bare", "bare", "warn"),
+    ("correlation", "correlation", "warn"),
+    ("access_log (info)", "access_log", "info"),
+    ("audit (info)", "audit", "info"),
+    ("http_metrics", "http_metrics", "warn"),
+    ("tracing", "tracing", "warn"),
+    ("sdk_full (logs above info)", "sdk_full", "warn"),
+    ("sdk_full (info: request, response, audit)", "sdk_full", "info"),
+    ("anchor stack", "anchor", "warn"),
+]
+
+
+async def _batch(app: Any, n: int) -> float:
+    """µs per request over ``n`` requests cycling through three request shapes."""
+    start = time.perf_counter()
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            await call(app, "GET", "/ping")
+        elif kind == 1:
+            await call(app, "GET", "/ui/orders/u-42")
+        else:
+            await call(app, "POST", "/api/on_settle", _BODY, _JSON)
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def run(requests_per_round: int, rounds: int) -> list[Summary]:
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the suite
+    configure_logging(settings(log_level="warn"), stream=devnull)
+    runner = asyncio.Runner()
+    apps = {name: VARIANTS[factory]() for name, factory, _ in _PLAN}
+    levels = {name: level for name, _, level in _PLAN}
+
+    def measure(name: str) -> Callable[[], float]:
+        def once() -> float:
+            set_log_level(levels[name])
+            return runner.run(_batch(apps[name], requests_per_round))
+
+        return once
+
+    try:
+        return interleaved(
+            {name: measure(name) for name in apps},
+            rounds=rounds,
+            warmup=1,
+            unit="µs/request",
+            baseline="bare",
+        )
+    finally:
+        set_log_level("warn")
+        runner.close()
+        devnull.close()
