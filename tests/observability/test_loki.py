@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -400,3 +401,24 @@ def test_receiver_down_refuses_connections_and_comes_back_on_the_same_port(
     loki_receiver.up()
     assert loki_receiver.port == port
     assert httpx.post(loki_receiver.push_url, json={"streams": []}).status_code == 204
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_ships_its_own_records_once(
+    loki_receiver: LokiReceiver, make_handler: Any
+) -> None:
+    handler = make_handler()
+    log = logger_for(handler)
+    log.info("parent, before the fork")  # still buffered: the interval is 60 s
+    pid = os.fork()
+    if pid == 0:  # the child: log, flush through its own shipper thread, leave at once
+        try:
+            log.info("from the child")
+            handler.close()
+        finally:
+            os._exit(0 if loki_receiver.port else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    handler.close()
+    messages = sorted(line["message"] for line in loki_receiver.json_lines())
+    assert messages == ["from the child", "parent, before the fork"]

@@ -23,10 +23,12 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import random
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -176,28 +178,47 @@ class LokiHandler(logging.Handler):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.warning_interval = warning_interval
-        headers = {"Content-Type": "application/json"}
+        self._auth = auth
+        self._headers = {"Content-Type": "application/json"}
         if tenant_id:
-            headers["X-Scope-OrgID"] = tenant_id
-        self._client = httpx.Client(
-            auth=httpx.BasicAuth(*auth) if auth else None, headers=headers, timeout=timeout
-        )
+            self._headers["X-Scope-OrgID"] = tenant_id
         self._buffer: collections.deque[_Entry] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._in_flight = 0
-        self._flush_requested = False
-        self._stopping = False
-        self._deadline: float | None = None
-        self._closed = False
-        self._wakeup = threading.Event()
         self._warn_lock = threading.Lock()
         self._last_warning: float | None = None
         self._suppressed: collections.Counter[str] = collections.Counter()
         #: Batches delivered and attempts that failed (for tests, benchmarks and debugging).
         self.sent_batches = 0
         self.failed_attempts = 0
+        self._closed = False
+        self._start_shipping()
+        _live_handlers.add(self)
+
+    def _start_shipping(self) -> None:
+        self._client = httpx.Client(
+            auth=httpx.BasicAuth(*self._auth) if self._auth else None,
+            headers=self._headers,
+            timeout=self.timeout,
+        )
+        self._cond = threading.Condition(threading.Lock())
+        self._wakeup = threading.Event()
+        self._in_flight = 0
+        self._flush_requested = False
+        self._stopping = False
+        self._deadline: float | None = None
         self._thread = threading.Thread(target=self._run, name="rsf-loki-shipper", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked worker (gunicorn, multiprocessing) gets its own thread, locks and client.
+
+        The parent's buffered records stay the parent's to send; the child starts empty so
+        nothing is shipped twice.
+        """
+        if self._closed:
+            return
+        self._buffer.clear()
+        self._warn_lock = threading.Lock()
+        self._start_shipping()
 
     @classmethod
     def from_settings(
@@ -290,6 +311,7 @@ class LokiHandler(logging.Handler):
             if self._closed:
                 return
             self._closed = True
+            _live_handlers.discard(self)
             self._stopping = True
             self._deadline = time.monotonic() + (
                 self.shutdown_timeout if timeout is None else timeout
@@ -442,6 +464,19 @@ class LokiHandler(logging.Handler):
             sys.stderr.flush()
         except Exception:  # noqa: S110 - stderr gone (interpreter exit): nothing else to tell
             pass
+
+
+_live_handlers: weakref.WeakSet[LokiHandler] = weakref.WeakSet()
+
+
+def _restart_after_fork() -> None:
+    _shipper_threads.clear()
+    for handler in list(_live_handlers):
+        handler._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_after_fork)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
