@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from rsf_core.enums import ReconStatus, SettlementStatus, SettleStatus, Strategy
 from rsf_core.errors import BusinessRuleViolation
-from rsf_core.models import Order, ReconBreakdown, Reconciliation, Settlement
+from rsf_core.models import Order, ReconBreakdown, Reconciliation, RsfTransaction, Settlement
 from rsf_core.payloads import (
     OnReconAnswer,
     ReconRequest,
@@ -177,6 +177,11 @@ async def test_whole_settlement_and_reconciliation_flow(network: Network) -> Non
     assert network.counted("settlement_requests_total", status="NOT_SETTLED", user_type="BAP") == 2
     assert network.counted("settlement_processing_duration_seconds_count") == 2
     assert network.counted("settlement_volume_total", currency="INR", agency=SA_ID) == 0
+
+    received_on_settle = await RsfTransaction.find_one({"context.action": "on_settle"})
+    assert received_on_settle is not None
+    assert (received_on_settle.direction, received_on_settle.ack_status) == ("incoming", "ACK")
+    assert received_on_settle.user_id == network.user_id
 
     # The same on_settle again: ACKed, not processed twice.
     assert await network.deliver("on_settle", on_settle, sender=SA_ID) == ACK

@@ -42,13 +42,11 @@ _Processor = Callable[[Mapping[str, Any], RsfMetrics | None], Awaitable[str | No
 
 
 async def _on_settle(payload: Mapping[str, Any], metrics: RsfMetrics | None) -> str | None:
-    await process_on_settle(payload, metrics=metrics)
-    return None
+    return (await process_on_settle(payload, metrics=metrics)).user_id
 
 
 async def _on_report(payload: Mapping[str, Any], metrics: RsfMetrics | None) -> str | None:
-    await process_on_report(payload, metrics=metrics)
-    return None
+    return (await process_on_report(payload, metrics=metrics)).user_id
 
 
 async def _recon(payload: Mapping[str, Any], metrics: RsfMetrics | None) -> str | None:
@@ -57,8 +55,7 @@ async def _recon(payload: Mapping[str, Any], metrics: RsfMetrics | None) -> str 
 
 
 async def _on_recon(payload: Mapping[str, Any], metrics: RsfMetrics | None) -> str | None:
-    await process_on_recon(payload, metrics=metrics)
-    return None
+    return (await process_on_recon(payload, metrics=metrics)).user_id
 
 
 _PROCESSORS: dict[str, _Processor] = {

@@ -16,7 +16,7 @@ Every handler checks the whole message before writing anything; writes are per d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -74,8 +74,9 @@ class NotProcessableNow(Conflict):
 
 @dataclass(frozen=True)
 class ReconApplication:
-    """Orders a recon message changed, and how."""
+    """Orders a recon message changed, and how (``user_id``: the participant they belong to)."""
 
+    user_id: str | None = None
     accepted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
@@ -151,6 +152,7 @@ async def trigger_recon(
     order_ids = [str(order["id"]) for order in orders]
     if len(set(order_ids)) != len(order_ids):
         raise ValidationFailed("An order appears twice in the recon")
+    url = counterparty_uri(participant, payload["context"])
     plans = []
     for entry in orders:
         order_id = str(entry["id"])
@@ -158,13 +160,18 @@ async def trigger_recon(
         settlement = await Settlement.find_one({"user_id": user_id, "order_id": order_id})
         if order is None or settlement is None:
             raise NotFound(f"No order with a settlement {order_id} for this participant")
+        if normalise_url(counterparty_uri(participant, order)) != normalise_url(url):
+            raise BusinessRuleViolation(
+                f"Order {order_id} belongs to another counterparty than the recon is sent to"
+            )
         existing = await Reconciliation.find_one({"user_id": user_id, "order_id": order_id})
         if existing is not None and existing.recon_status in RECON_BLOCKING_STATUSES:
             raise BusinessRuleViolation(
                 f"Order {order_id} already has a recon {existing.recon_status.value}"
             )
         plans.append((order, settlement, entry))
-    url = counterparty_uri(participant, payload["context"])
+    if len({(s.collector_id, s.receiver_id) for _, s, _ in plans}) > 1:
+        raise BusinessRuleViolation("One recon carries orders of one (collector, receiver) pair")
     exchange = await client.send(action_url(url, "recon"), payload, user_id=user_id)
     if not exchange.acked:
         return TriggerResult(exchange)
@@ -230,7 +237,7 @@ async def process_on_recon(
                     "updated_at": now,
                 }
             )
-        return ReconApplication(errored=sorted(pending))
+        return ReconApplication(user_id=user_id, errored=sorted(pending))
     answers = payload["message"]["orders"]
     answered = {str(answer["id"]) for answer in answers}
     unanswered = sorted(set(pending) - answered)
@@ -270,7 +277,7 @@ async def process_on_recon(
                 "discrepancy": discrepancy,
             }
             plans.append((recon, fields, discrepancy))
-    return await _write_answers(plans, now, metrics)
+    return replace(await _write_answers(plans, now, metrics), user_id=user_id)
 
 
 async def _write_answers(
@@ -372,7 +379,7 @@ async def process_recon(
                 {"$set": {"status": SettlementStatus.IN_RECON.value, "updated_at": now}},
             )
     user_id = next(iter(user_ids))
-    return user_id, ReconApplication(pending=[plan[0].order_id for plan in plans])
+    return user_id, ReconApplication(user_id, pending=[plan[0].order_id for plan in plans])
 
 
 async def trigger_on_recon(

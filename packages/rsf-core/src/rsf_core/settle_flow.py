@@ -75,6 +75,7 @@ class TriggerResult:
 class SettleApplication:
     """The settlements an on_settle / on_report changed (order ids, by final status)."""
 
+    user_id: str | None = None
     settled: list[str] = field(default_factory=list)
     not_settled: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
@@ -256,7 +257,7 @@ async def _apply_settle_answer(
     settle_message = settle.message or {}
     settlement_part = settle_message.get("settlement") or {}
     if settlement_part.get("type") != SettlementType.NP_NP.value:
-        return SettleApplication()  # MISC / NIL settles have no settlement records to update
+        return SettleApplication(user_id)  # MISC / NIL settles have no settlement records to update
     sent_ids = [str(order["id"]) for order in settlement_part.get("orders") or []]
     settlements = {
         s.order_id: s
@@ -328,7 +329,7 @@ async def _write_updates(
             )
         if settlement.status is SettlementStatus.PENDING and settlement.initiated_date:
             business_metrics.observe_settlement_duration(metrics, settlement.initiated_date, now)
-    return SettleApplication(settled, not_settled, other)
+    return SettleApplication(str(participant.id), settled, not_settled, other)
 
 
 async def process_on_settle(
