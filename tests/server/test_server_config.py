@@ -96,3 +96,21 @@ def test_tokens_round_trip_and_reject_forgeries() -> None:
         verify_token("secret", f"{none_header}.{payload}.", now=1_030)
     with pytest.raises(InvalidToken):
         verify_token("secret", "not-a-token", now=1_030)
+
+
+async def test_app_without_uri_runs_its_own_embedded_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    app = create_app(ServerSettings(data_dir=tmp_path / "data", jwt_secret="s"))
+    async with app.router.lifespan_context(app):
+        store = app.state.rsf.embedded_store
+        assert store is not None
+        assert store.running
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rsf.test") as http:
+            detailed = (await http.get("/health/detailed")).json()
+            assert detailed["services"]["database"]["status"] == "healthy"
+    assert not store.running
+    assert app.state.rsf.embedded_store is None
+    assert (tmp_path / "data" / "nx-27017").is_dir()

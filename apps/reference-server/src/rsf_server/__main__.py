@@ -72,10 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             _logger.info(
                 "Embedded store started", extra={"uri": store.uri, "data_dir": str(store.data_dir)}
             )
-            settings = settings.model_copy(update={"mongodb_uri": store.uri})
             store_uri_file = settings.data_dir / STORE_URI_FILE
             store_uri_file.write_text(store.uri + "\n", encoding="utf-8")
-        app = create_app(settings, metrics=metrics)
+        app = create_app(settings, metrics=metrics, embedded_store=store)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from rsf_server.auth_routes import auth_routes
 from rsf_server.config import ServerSettings
 from rsf_server.context import ServerContext
+from rsf_server.embedded_store import EmbeddedStore
 from rsf_server.error_handlers import exception_handlers
 from rsf_server.lifespan import lifespan
 from rsf_server.network_routes import key_lookup, network_routes
@@ -34,12 +35,15 @@ def _alert_webhook(rsf: ServerContext) -> AlertWebhook:
 
 
 def create_app(
-    settings: ServerSettings | None = None, *, metrics: RsfMetrics | None = None
+    settings: ServerSettings | None = None,
+    *,
+    metrics: RsfMetrics | None = None,
+    embedded_store: EmbeddedStore | None = None,
 ) -> Starlette:
     """The server for ``settings`` (read from the environment when omitted).
 
-    Without ``MONGODB_URI`` the lifespan starts the embedded store itself; ``rsf-server`` starts
-    it before uvicorn instead and passes its URI. ``metrics`` defaults to a registry of this
+    Without ``MONGODB_URI`` the app uses ``embedded_store`` (``rsf-server`` starts one before
+    uvicorn and stops it after), or its lifespan starts and stops one of its own. ``metrics`` defaults to a registry of this
     app's own, so several apps in one process (tests) never share series.
     """
     settings = settings or ServerSettings()
@@ -52,6 +56,7 @@ def create_app(
         metrics=metrics,
         monitor=monitor,
         jwt_secret=settings.resolved_jwt_secret(),
+        embedded_store=embedded_store,
     )
     routes: list[BaseRoute] = [
         *auth_routes(),

@@ -34,6 +34,12 @@ async def _start_embedded_store(rsf: ServerContext) -> None:
     _logger.info("Embedded store started", extra={"uri": store.uri})
 
 
+def _stop_embedded_store(rsf: ServerContext) -> None:
+    store, rsf.embedded_store = rsf.embedded_store, None
+    if store is not None:
+        store.stop()
+
+
 def _register_checks(rsf: ServerContext) -> None:
     obs = rsf.observability
     assert rsf.client is not None
@@ -87,9 +93,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         if not rsf.settings.mongodb_uri and rsf.embedded_store is None:
             await _start_embedded_store(rsf)
-            store = rsf.embedded_store
-            assert store is not None
-            stack.callback(store.stop)
+            stack.callback(_stop_embedded_store, rsf)
         rsf.client = await init_db(
             rsf.mongodb_uri,
             rsf.settings.mongodb_db,
