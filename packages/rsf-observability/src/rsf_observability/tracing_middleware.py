@@ -159,7 +159,7 @@ class TracingMiddleware:
             nonlocal finished_at, trailers
             kind = message["type"]
             if kind == "http.response.start":
-                _response_started(span, span_method, scope, message["status"])
+                _response_started(span, message["status"])
                 trailers = bool(message.get("trailers", False))
             await send(message)
             if _is_last(kind, message, trailers):
@@ -186,12 +186,11 @@ def _is_last(kind: str, message: Message, trailers: bool) -> bool:
     return kind == "http.response.pathsend"
 
 
-def _response_started(span: Span, span_method: str, scope: Scope, status: int) -> None:
+def _response_started(span: Span, status: int) -> None:
     span.set_attribute("http.response.status_code", status)
     if status >= 500:
         span.set_attribute("error.type", str(status))
         span.set_status(Status(StatusCode.ERROR))
-    _name_after_route(span, span_method, scope)
 
 
 def _name_after_route(span: Span, span_method: str, scope: Scope) -> None:
