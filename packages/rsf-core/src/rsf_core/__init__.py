@@ -200,6 +200,7 @@ from rsf_core.recon_flow import (  # noqa: E402 (after the blocks above)
     trigger_on_recon,
     trigger_recon,
 )
+from rsf_core.registry_lookup import RegistryKeyLookup  # noqa: E402
 from rsf_core.settle_flow import (  # noqa: E402 (after the blocks above)
     SettleApplication,
     TriggerResult,
@@ -209,6 +210,8 @@ from rsf_core.settle_flow import (  # noqa: E402 (after the blocks above)
     trigger_settle,
 )
 from rsf_core.signing import (  # noqa: E402 (after the blocks above)
+    AnyPublicKeyLookup,
+    AsyncPublicKeyLookup,
     KeyPair,
     PublicKeyLookup,
     SignatureError,
@@ -242,6 +245,8 @@ __all__ += [
     "SUPPORTED_ACTIONS",
     "AckResult",
     "AgencyClient",
+    "AnyPublicKeyLookup",
+    "AsyncPublicKeyLookup",
     "ExchangeResult",
     "IncomingClaim",
     "KeyPair",
@@ -252,6 +257,7 @@ __all__ += [
     "PublicKeyLookup",
     "ReconApplication",
     "ReconRequest",
+    "RegistryKeyLookup",
     "RetryPolicy",
     "SchemaError",
     "SettleApplication",

@@ -22,7 +22,7 @@ from rsf_core.errors import NACK_INVALID_REQUEST, NACK_NOT_PROCESSABLE, DomainEr
 from rsf_core.ingestion import ingest_order
 from rsf_core.recon_flow import process_on_recon, process_recon
 from rsf_core.settle_flow import process_on_report, process_on_settle
-from rsf_core.signing import PublicKeyLookup, verify_authorization
+from rsf_core.signing import AnyPublicKeyLookup, verify_authorization_async
 from rsf_core.transactions import (
     IncomingClaim,
     claim_incoming,
@@ -114,7 +114,7 @@ async def handle_network_request(
     body: bytes,
     authorization: str | None,
     *,
-    key_lookup: PublicKeyLookup | None,
+    key_lookup: AnyPublicKeyLookup | None,
     verify_signature: bool = True,
     metrics: RsfMetrics | None = None,
     now: float | None = None,
@@ -122,13 +122,14 @@ async def handle_network_request(
     """The whole network path for ``POST /api/{action}``: always an ACK or NACK body.
 
     Signature verification is on unless ``verify_signature=False`` is passed explicitly (local
-    development only); with it on, ``key_lookup`` must be given.
+    development only); with it on, ``key_lookup`` must be given (sync, or async such as
+    :class:`~rsf_core.registry_lookup.RegistryKeyLookup`).
     """
     if verify_signature:
         if key_lookup is None:
             raise ValueError("signature verification needs a public key lookup")
         try:
-            verify_authorization(authorization, body, key_lookup, now=now)
+            await verify_authorization_async(authorization, body, key_lookup, now=now)
         except DomainError as exc:
             return nack_from_error(exc)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import inspect
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +24,8 @@ from rsf_core.errors import NACK_INVALID_SIGNATURE, DomainError
 __all__ = [
     "DEFAULT_CLOCK_SKEW_SECONDS",
     "SIGNATURE_VALIDITY_SECONDS",
+    "AnyPublicKeyLookup",
+    "AsyncPublicKeyLookup",
     "KeyPair",
     "PublicKeyLookup",
     "SignatureError",
@@ -53,6 +56,11 @@ class SignatureError(DomainError):
 
 PublicKeyLookup = Callable[[str, str], str | None]
 """``(subscriber_id, unique_key_id) -> base64 ed25519 public key``, or ``None`` when unknown."""
+
+AsyncPublicKeyLookup = Callable[[str, str], Awaitable[str | None]]
+"""The same, asynchronously (e.g. a registry over HTTP)."""
+
+AnyPublicKeyLookup = PublicKeyLookup | AsyncPublicKeyLookup
 
 
 @dataclass(frozen=True)
@@ -231,15 +239,16 @@ def verify_authorization(
 async def verify_authorization_async(
     header: str | None,
     body: bytes,
-    public_key_lookup: Callable[[str, str], Awaitable[str | None]],
+    public_key_lookup: AnyPublicKeyLookup,
     now: float | None = None,
     *,
     clock_skew: float = DEFAULT_CLOCK_SKEW_SECONDS,
 ) -> VerifiedSignature:
-    """:func:`verify_authorization` with an async key lookup (e.g. a registry over HTTP)."""
+    """:func:`verify_authorization` with a sync or async key lookup (e.g. a registry over HTTP)."""
     parsed = parse_authorization(header)
     _check_window(parsed, now, clock_skew)
-    public_key = await public_key_lookup(parsed.subscriber_id, parsed.unique_key_id)
+    found = public_key_lookup(parsed.subscriber_id, parsed.unique_key_id)
+    public_key = await found if inspect.isawaitable(found) else found
     _check_signature(parsed, body, public_key)
     return VerifiedSignature(
         parsed.subscriber_id, parsed.unique_key_id, parsed.created, parsed.expires
