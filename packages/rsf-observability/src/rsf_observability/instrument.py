@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from starlette.applications import Starlette
@@ -49,13 +49,20 @@ _logger = logging.getLogger("rsf.instrument")
 _MARK = "_rsf_instrumentation"
 
 
-@runtime_checkable
 class BackgroundService(Protocol):
     """Anything with async ``start()``/``stop()`` (e.g. ``HealthMonitor``) run by the lifespan."""
 
     def start(self) -> Awaitable[Any] | Any: ...
 
     def stop(self) -> Awaitable[Any] | Any: ...
+
+
+@contextlib.contextmanager
+def _logged(step: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        _logger.exception("Shutdown step failed: %s", step)
 
 
 @dataclass(eq=False)
@@ -75,12 +82,18 @@ class Instrumentation:
         self.system_metrics.start()
 
     async def shutdown(self) -> None:
-        """Lifespan end, after the app's own: stop the loop, export spans, flush logs."""
-        await self.system_metrics.stop()
-        await asyncio.to_thread(self._finish_tracing)
+        """Lifespan end, after the app's own: stop the loop, export spans, flush logs last.
+
+        Each step runs even when an earlier one failed, so a dead collector never costs logs.
+        """
+        with _logged("stopping the system metrics collector"):
+            await self.system_metrics.stop()
+        with _logged("exporting the remaining spans"):
+            await asyncio.to_thread(self._finish_tracing)
         runtime = get_logging_runtime()
         if runtime is not None:
-            await runtime.aflush(self.settings.loki_shutdown_timeout)
+            with _logged("flushing logs"):
+                await runtime.aflush(self.settings.loki_shutdown_timeout)
 
     def _finish_tracing(self) -> None:
         """Shut down a provider we built; only flush one the caller owns (the API type has
