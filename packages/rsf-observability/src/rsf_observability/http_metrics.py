@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rsf_observability.context import get_correlation_id
+from rsf_observability.log_enrichment import install_record_factory
 from rsf_observability.metrics import RsfMetrics, default_metrics
 from rsf_observability.routes import UNMATCHED, route_template
 from rsf_observability.settings import ObservabilitySettings
@@ -96,6 +96,9 @@ class HttpMetricsMiddleware:
         self._slow_seconds = slow_ms / 1000.0
         self._series = {}
         self._in_progress = {}
+        # The slow-request record's correlation id comes from the record factory: passing it in
+        # ``extra`` would collide with the attribute the factory already set.
+        install_record_factory()
 
     def _in_progress_child(self, method: str) -> Any:
         child = self._in_progress.get(method)
@@ -129,7 +132,6 @@ class HttpMetricsMiddleware:
                     "route": route,
                     "status_code": status,
                     "duration": round(duration * 1000.0, 3),
-                    "correlationId": get_correlation_id(),
                 },
             )
 
