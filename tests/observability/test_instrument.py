@@ -25,7 +25,7 @@ from rsf_observability.settings import ObservabilitySettings
 from rsf_observability.tracing import configure_tracing
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
@@ -313,3 +313,22 @@ async def test_fastapi_http_exception_details_keep_their_json() -> None:
         "details": {"reason": "archived", "item": "i-1"},
         "correlationId": "cid-item",
     }
+
+
+async def test_a_stream_failing_half_way_is_recorded_and_not_replaced() -> None:
+    async def broken_stream(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first chunk\n"
+            raise RuntimeError("stream broke")
+
+        return StreamingResponse(chunks())
+
+    traced = _Traced(Starlette(routes=[Route("/export", broken_stream)]))
+    async with _client(traced.app) as client:
+        response = await client.get("/export")
+    assert response.status_code == 200  # already on the wire; it cannot become a 500
+    assert response.content.startswith(b"first chunk")
+    (span,) = traced.spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert (span.attributes or {})["error.type"] == "RuntimeError"

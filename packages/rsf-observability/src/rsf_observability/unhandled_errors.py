@@ -56,7 +56,6 @@ class UnhandledErrorMiddleware:
     handler to run (looked up per error, so handlers registered later count); without one, or
     when that handler itself fails, the answer is the SDK's JSON 500.
 
-    With ``owner.debug`` the exception is re-raised so Starlette can render its debug page.
     A response already started cannot be replaced: the exception is re-raised for the server
     to abort the connection.
     """
@@ -80,7 +79,7 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
-            if started or (self.owner is not None and self.owner.debug):
+            if started:
                 raise
             self._observe(scope, exc)
             response = await self._response(scope, receive, exc)
