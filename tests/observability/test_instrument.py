@@ -332,3 +332,16 @@ async def test_a_stream_failing_half_way_is_recorded_and_not_replaced() -> None:
     assert span.status.status_code is StatusCode.ERROR
     assert [e.name for e in span.events] == ["exception"]
     assert (span.attributes or {})["error.type"] == "RuntimeError"
+
+
+async def test_a_moved_metrics_path_is_served_and_not_traced() -> None:
+    settings = ObservabilitySettings(metrics_path="/internal/metrics", metrics_skip_paths=[])
+    app = _app()
+    exporter = InMemorySpanExporter()
+    provider = configure_tracing(settings, exporter=exporter, set_global=False)
+    instrument(app, settings, metrics=RsfMetrics(), tracer_provider=provider)
+    async with _client(app) as client:
+        scrape = await client.get("/internal/metrics")
+        assert (await client.get("/metrics")).status_code == 404
+    assert "http_requests_total" in scrape.text
+    assert [s.name for s in exporter.get_finished_spans()] == ["GET"]  # only the 404

@@ -173,7 +173,7 @@ def _add_middlewares(
     audit_sink: AuditSink | None,
 ) -> None:
     """``add_middleware`` puts each new layer outside the previous ones: innermost first."""
-    skip = PathSkipper(tuple(settings.metrics_skip_paths))
+    skip = PathSkipper((*settings.metrics_skip_paths, settings.metrics_path))
 
     def not_traced(scope: Scope) -> bool:
         return skip(scope["path"])
