@@ -356,3 +356,15 @@ def test_plain_stdlib_logger_through_json_formatter() -> None:
     assert line["level"] == "warn"
     assert line["mount"] == "/data"
     assert line["scope"] is None
+
+
+def test_uvicorn_color_message_is_not_an_extra_field() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Finished server process [%d]", (42,), None
+    )
+    record.color_message = "Finished server process [\x1b[36m%d\x1b[0m]"
+    line = json.loads(JsonFormatter(service="rsf-utility", environment="test").format(record))
+    assert line["message"] == "Finished server process [42]"
+    assert "color_message" not in line
+    dev = DevFormatter(colors=False).format(record)
+    assert "color_message" not in dev

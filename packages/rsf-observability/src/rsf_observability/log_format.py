@@ -38,7 +38,10 @@ STANDARD_RECORD_ATTRS: frozenset[str] = frozenset(
 
 #: Attributes the enrichment (``log_enrichment.install_record_factory``) and ``get_logger``
 #: put on records; they have their own keys in a line rather than appearing as extras.
-ENRICHMENT_ATTRS: frozenset[str] = frozenset({"correlationId", "trace_id", "span_id", "scope"})
+#: ``color_message`` is uvicorn's ANSI-coloured copy of the message, never a field.
+ENRICHMENT_ATTRS: frozenset[str] = frozenset(
+    {"correlationId", "trace_id", "span_id", "scope", "color_message"}
+)
 
 #: Keys of a JSON line that an extra field may not overwrite (it is renamed ``field_<key>``).
 CORE_KEYS: frozenset[str] = frozenset(
