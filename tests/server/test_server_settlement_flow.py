@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from rsf_core.registry_lookup import RegistryKeyLookup
 from rsf_core.signing import generate_keypair, sign_request
 from rsf_server.app import create_app
 from rsf_server.config import ServerSettings
+from rsf_server.embedded_store import free_port
 
 from tests.support.ondc_stub import StubNP
 
@@ -180,3 +182,26 @@ async def test_trigger_without_signing_identity_is_a_clear_409(
         answer = await http.post("/ui/trigger/abc/settle", json={"context": {}}, headers=auth)
         assert answer.status_code == 409
         assert answer.json()["errorCode"] == "not_configured"
+
+
+async def test_registry_lookup_falls_back_to_configured_keys(mongo_uri: str, db_name: str) -> None:
+    """A registry that cannot be reached NACKs unknown senders; configured keys still verify."""
+    settings = ServerSettings(
+        mongodb_uri=mongo_uri,
+        mongodb_db=db_name,
+        jwt_secret="s",
+        registry_lookup_url=f"http://127.0.0.1:{free_port()}/lookup",
+        public_keys={SELLER_ID: SELLER_KEYS.public_key_b64},
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        assert isinstance(app.state.rsf.services["key_lookup"], RegistryKeyLookup)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rsf.test") as http:
+            body, headers = _signed(_on_confirm("REG-1"), SELLER_ID, SELLER_KEYS)
+            known = await http.post("/api/on_confirm", content=body, headers=headers)
+            assert known.json().get("error", {}).get("code") != "70001"
+            stranger = generate_keypair()
+            body, headers = _signed(_on_confirm("REG-2"), "stranger.example.com", stranger)
+            unknown = await http.post("/api/on_confirm", content=body, headers=headers)
+            assert unknown.json()["error"]["code"] == "70001"

@@ -11,6 +11,7 @@ from typing import Any
 from rsf_core.agency_client import AgencyClient, SignerConfig
 from rsf_core.business_metrics import BusinessMetricsCollector
 from rsf_core.db import init_db
+from rsf_core.registry_lookup import RegistryKeyLookup
 from rsf_core.stuck import count_stuck_settlements
 from rsf_observability.health_checks import (
     business_check,
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 
 from rsf_server.context import ServerContext
 from rsf_server.embedded_store import EmbeddedStore
+from rsf_server.network_routes import key_lookup
 
 _logger = logging.getLogger("rsf_server")
 
@@ -104,6 +106,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stack.push_async_callback(rsf.client.close)
         # instrument() starts the monitor after this and stops it before the exit stack unwinds.
         _register_checks(rsf)
+        if rsf.settings.registry_lookup_url:
+            registry = RegistryKeyLookup(
+                rsf.settings.registry_lookup_url, fallback=key_lookup(rsf.settings)
+            )
+            rsf.services["key_lookup"] = registry
+            stack.push_async_callback(registry.aclose)
         client = _agency_client(rsf)
         if client is not None:
             rsf.services["agency_client"] = client

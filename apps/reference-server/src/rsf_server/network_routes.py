@@ -21,8 +21,8 @@ from rsf_server.context import ServerContext
 def key_lookup(settings: ServerSettings) -> PublicKeyLookup:
     """Senders' public keys from ``RSF_PUBLIC_KEYS`` (``subscriber_id[|unique_key_id]=key``).
 
-    A registry lookup (``REGISTRY_LOOKUP_URL``) is not implemented: with no key for a sender,
-    its requests are NACKed 70001.
+    With ``REGISTRY_LOOKUP_URL`` the lifespan puts rsf-core's cached registry lookup in front of
+    these; a sender whose key is found nowhere is NACKed 70001.
     """
     keys: dict[object, str] = {}
     for name, key in settings.public_keys.items():
