@@ -100,7 +100,8 @@ def _request_attributes(scope: Scope, method: str) -> dict[str, Any]:
     return attributes
 
 
-def _error_type(exc: BaseException) -> str:
+def error_type(exc: BaseException) -> str:
+    """The semantic conventions' ``error.type`` of an exception: its fully qualified class name."""
     cls = type(exc)
     return (
         cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
@@ -122,8 +123,8 @@ class TracingMiddleware:
       (Starlette's ``ServerErrorMiddleware`` answers 500 first, then re-raises; a failing
       background task) is still recorded on it.
 
-    ``tracer_provider=None`` uses the global provider (a no-op one until something sets it, in
-    which case only an incoming ``traceparent`` is passed on). ``skip`` returns True for scopes not
+    ``tracer_provider=None`` uses the global provider; until something sets one, spans are no-ops
+    and only an incoming ``traceparent`` is passed on. ``skip`` returns True for scopes not
     to trace (e.g. the metrics path).
     """
 
@@ -169,7 +170,7 @@ class TracingMiddleware:
             await self.app(scope, receive, send_traced)
         except Exception as exc:
             span.record_exception(exc)
-            span.set_attribute("error.type", _error_type(exc))
+            span.set_attribute("error.type", error_type(exc))
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
             raise
         finally:

@@ -27,19 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsf_observability.errors import problem_response
 from rsf_observability.sanitize import escape_control
+from rsf_observability.tracing_middleware import error_type
 
 _error_logger = logging.getLogger("rsf.errors")
 
 
 def _default_logger() -> logging.Logger:
     return _error_logger
-
-
-def _error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    return (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
 
 
 def _is_async(handler: Any) -> bool:
@@ -88,7 +82,7 @@ class UnhandledErrorMiddleware:
     def _observe(self, scope: Scope, exc: Exception) -> None:
         span = trace.get_current_span()
         span.record_exception(exc)
-        span.set_attribute("error.type", _error_type(exc))
+        span.set_attribute("error.type", error_type(exc))
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         self.logger.error(
             "Unhandled exception: %s",
