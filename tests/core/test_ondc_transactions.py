@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,17 @@ async def test_outgoing_resend_updates_one_record() -> None:
 
 def _ids(payload: dict[str, Any]) -> tuple[str, str]:
     return payload["context"]["transaction_id"], payload["context"]["message_id"]
+
+
+async def test_a_stale_unfinished_claim_is_taken_over() -> None:
+    payload = on_settle()
+    assert await claim_incoming(payload) is IncomingClaim.CLAIMED
+    # The first processor died without completing or releasing its claim.
+    stored = await find_transaction("on_settle", *_ids(payload))
+    assert stored is not None
+    await stored.set({"created_at": stored.created_at - timedelta(minutes=10)})
+    assert await claim_incoming(payload) is IncomingClaim.CLAIMED
+    assert await claim_incoming(payload, stale_after=timedelta(minutes=5)) is (
+        IncomingClaim.IN_PROGRESS
+    )
+    assert await RsfTransaction.find({"context.action": "on_settle"}).count() == 1

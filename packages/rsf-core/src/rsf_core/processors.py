@@ -105,7 +105,12 @@ async def handle_incoming(
         _log.exception("processing %s failed", action)
         return nack_from_error(exc)
     answer = ack()
-    await complete_incoming(payload, answer, user_id=user_id)
+    try:
+        await complete_incoming(payload, answer, user_id=user_id)
+    except Exception:
+        # Processed, so the answer is ACK; the unfinished claim goes stale and a retry is
+        # processed again later rather than refused forever.
+        _log.exception("marking %s processed failed", action)
     return answer
 
 

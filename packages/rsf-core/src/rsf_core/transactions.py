@@ -9,6 +9,8 @@ is told to come back later (NACK 503); once processed, a repeat is ACKed and ign
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "ACK_STATUS_ACK",
     "ACK_STATUS_ERROR",
     "ACK_STATUS_NACK",
+    "DEFAULT_STALE_CLAIM",
     "DIRECTION_INCOMING",
     "DIRECTION_OUTGOING",
     "IncomingClaim",
@@ -37,6 +40,7 @@ DIRECTION_OUTGOING = "outgoing"
 ACK_STATUS_ACK = "ACK"
 ACK_STATUS_NACK = "NACK"
 ACK_STATUS_ERROR = "ERROR"  # sent, but no answer (timeout, connection refused, 5xx)
+DEFAULT_STALE_CLAIM = timedelta(minutes=5)
 
 
 class IncomingClaim(StrEnum):
@@ -45,7 +49,7 @@ class IncomingClaim(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"  # being processed right now: NACK 503, the sender retries
 
 
-def message_key(payload: dict[str, Any]) -> tuple[str, str, str]:
+def message_key(payload: Mapping[str, Any]) -> tuple[str, str, str]:
     """``(transaction_id, action, message_id)`` of a message (empty strings when absent)."""
     context = payload.get("context") or {}
     return (
@@ -69,37 +73,52 @@ async def find_transaction(
     return await RsfTransaction.find_one(_key_filter(transaction_id, action, message_id))
 
 
-async def claim_incoming(payload: dict[str, Any], *, user_id: str | None = None) -> IncomingClaim:
-    """Insert an incoming message unless its key is already stored; say which case it was."""
-    document = RsfTransaction(
-        context=dict(payload.get("context") or {}),
-        message=payload.get("message"),
-        error=payload.get("error"),
-        user_id=user_id,
-        direction=DIRECTION_INCOMING,
-    )
-    try:
-        await document.insert()
-    except DuplicateKeyError:
-        existing = await find_transaction(*_ordered(message_key(payload)))
-        if existing is not None and existing.ack_status is None:
-            return IncomingClaim.IN_PROGRESS
-        return IncomingClaim.DUPLICATE
-    return IncomingClaim.CLAIMED
+async def claim_incoming(
+    payload: Mapping[str, Any],
+    *,
+    user_id: str | None = None,
+    stale_after: timedelta = DEFAULT_STALE_CLAIM,
+) -> IncomingClaim:
+    """Insert an incoming message unless its key is already stored; say which case it was.
+
+    A claim left unfinished for longer than ``stale_after`` (the process died mid-way, or the
+    database failed while completing it) is taken over, so the sender's retry is processed
+    instead of being told "in progress" forever.
+    """
+    transaction_id, action, message_id = message_key(payload)
+    for _ in range(2):
+        document = RsfTransaction(
+            context=dict(payload.get("context") or {}),
+            message=payload.get("message"),
+            error=payload.get("error"),
+            user_id=user_id,
+            direction=DIRECTION_INCOMING,
+        )
+        try:
+            await document.insert()
+        except DuplicateKeyError:
+            existing = await find_transaction(action, transaction_id, message_id)
+            if existing is None:
+                continue  # released meanwhile: claim it now
+            if existing.ack_status is not None:
+                return IncomingClaim.DUPLICATE
+            if existing.created_at > utcnow() - stale_after:
+                return IncomingClaim.IN_PROGRESS
+            await RsfTransaction.get_pymongo_collection().delete_one(
+                {"_id": existing.id, "ack_status": None}
+            )
+            continue
+        return IncomingClaim.CLAIMED
+    return IncomingClaim.IN_PROGRESS
 
 
-def _ordered(key: tuple[str, str, str]) -> tuple[str, str, str]:
-    transaction_id, action, message_id = key
-    return action, transaction_id, message_id
-
-
-async def record_incoming(payload: dict[str, Any], *, user_id: str | None = None) -> bool:
+async def record_incoming(payload: Mapping[str, Any], *, user_id: str | None = None) -> bool:
     """``False`` when the message was stored before: the caller ACKs and does not process it."""
     return await claim_incoming(payload, user_id=user_id) is IncomingClaim.CLAIMED
 
 
 async def complete_incoming(
-    payload: dict[str, Any], response: dict[str, Any], *, user_id: str | None = None
+    payload: Mapping[str, Any], response: dict[str, Any], *, user_id: str | None = None
 ) -> None:
     """Mark a claimed message processed, with the answer it got."""
     transaction_id, action, message_id = message_key(payload)
@@ -115,7 +134,7 @@ async def complete_incoming(
     )
 
 
-async def release_incoming(payload: dict[str, Any]) -> None:
+async def release_incoming(payload: Mapping[str, Any]) -> None:
     """Forget a claim whose processing failed, so the sender's retry is processed."""
     transaction_id, action, message_id = message_key(payload)
     await RsfTransaction.get_pymongo_collection().delete_one(
