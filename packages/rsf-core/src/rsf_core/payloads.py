@@ -214,6 +214,7 @@ def recon_status_of(settlement: Settlement | None) -> str:
 
 
 def check_settle_rules(participant: Participant, settlements: Sequence[Settlement]) -> None:
+    """The settle rules, shared by the builder and by the trigger (which re-checks a payload)."""
     if not settlements:
         raise ValidationFailed("A settle needs at least one order")
     seen: set[str] = set()
