@@ -195,7 +195,7 @@ async def test_registry_lookup_falls_back_to_configured_keys(mongo_uri: str, db_
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        assert isinstance(app.state.rsf.services["key_lookup"], RegistryKeyLookup)
+        assert isinstance(app.state.rsf.key_lookup, RegistryKeyLookup)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://rsf.test") as http:
             body, headers = _signed(_on_confirm("REG-1"), SELLER_ID, SELLER_KEYS)

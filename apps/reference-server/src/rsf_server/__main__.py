@@ -19,11 +19,8 @@ from rsf_observability.log_setup import configure_logging
 from rsf_observability.metrics import RsfMetrics
 
 from rsf_server.app import create_app
-from rsf_server.config import ServerSettings
+from rsf_server.config import STORE_URI_FILE, ServerSettings
 from rsf_server.embedded_store import EmbeddedStore
-
-# Where ``rsf-ops`` finds the embedded store of a running server (its port is picked at start).
-STORE_URI_FILE = "store.uri"
 
 _logger = logging.getLogger("rsf_server")
 

@@ -56,6 +56,7 @@ def create_app(
         metrics=metrics,
         monitor=monitor,
         jwt_secret=settings.resolved_jwt_secret(),
+        key_lookup=key_lookup(settings),
         embedded_store=embedded_store,
     )
     routes: list[BaseRoute] = [
@@ -66,8 +67,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.rsf = rsf
-    rsf.services["key_lookup"] = key_lookup(settings)
-    rsf.services["instrumentation"] = instrument(
+    rsf.instrumentation = instrument(
         app,
         observability,
         metrics=metrics,

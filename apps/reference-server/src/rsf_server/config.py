@@ -15,6 +15,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from rsf_observability.settings import ObservabilitySettings
 
+STORE_URI_FILE = "store.uri"
+"""In ``RSF_DATA_DIR``: where ``rsf-ops`` finds the embedded store of a running ``rsf-server``."""
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)

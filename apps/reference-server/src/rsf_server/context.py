@@ -5,11 +5,15 @@ One instance lives on ``app.state.rsf``; the lifespan fills in what only exists 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from rsf_core.agency_client import AgencyClient
+from rsf_core.business_metrics import BusinessMetricsCollector
+from rsf_core.signing import AnyPublicKeyLookup
 from rsf_observability.health import HealthMonitor
+from rsf_observability.instrument import Instrumentation
 from rsf_observability.metrics import RsfMetrics
 from rsf_observability.settings import ObservabilitySettings
 
@@ -24,9 +28,13 @@ class ServerContext:
     metrics: RsfMetrics
     monitor: HealthMonitor
     jwt_secret: str
-    client: AsyncMongoClient[Any] | None = None
+    key_lookup: AnyPublicKeyLookup
+    instrumentation: Instrumentation | None = None
     embedded_store: EmbeddedStore | None = None
-    services: dict[str, Any] = field(default_factory=dict)
+    # Set by the lifespan while the app runs:
+    client: AsyncMongoClient[Any] | None = None
+    agency_client: AgencyClient | None = None  # only with a signing identity configured
+    business_metrics: BusinessMetricsCollector | None = None
 
     @property
     def mongodb_uri(self) -> str:

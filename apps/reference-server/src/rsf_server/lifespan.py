@@ -110,17 +110,17 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             registry = RegistryKeyLookup(
                 rsf.settings.registry_lookup_url, fallback=key_lookup(rsf.settings)
             )
-            rsf.services["key_lookup"] = registry
+            rsf.key_lookup = registry
             stack.push_async_callback(registry.aclose)
         client = _agency_client(rsf)
         if client is not None:
-            rsf.services["agency_client"] = client
+            rsf.agency_client = client
             stack.push_async_callback(client.aclose)
         collector = BusinessMetricsCollector(
             rsf.metrics, interval=rsf.settings.business_metrics_interval
         )
         collector.start()
-        rsf.services["business_metrics"] = collector
+        rsf.business_metrics = collector
         stack.push_async_callback(collector.stop)
         settings = rsf.settings
         if settings.jwt_secret is None and settings.jwt_secret_file is None:

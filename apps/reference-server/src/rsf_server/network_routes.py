@@ -62,7 +62,7 @@ async def network_action(request: Request) -> Response:
         request.path_params["action"],
         body,
         request.headers.get("authorization"),
-        key_lookup=rsf.services.get("key_lookup") or key_lookup(rsf.settings),
+        key_lookup=rsf.key_lookup,
         verify_signature=rsf.settings.verify_signatures,
         metrics=rsf.metrics,
     )

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rsf_server import ops_backup, ops_health
-from rsf_server.__main__ import STORE_URI_FILE
+from rsf_server.config import STORE_URI_FILE
 from rsf_server.ops_settlements import count_stuck_settlements, create_indexes, reset_stuck
 
 DEFAULT_URI = "mongodb://localhost:27017"

@@ -55,8 +55,8 @@ def _identity(rsf: ServerContext) -> tuple[str, SettlementAgency]:
 
 
 def _client(rsf: ServerContext) -> AgencyClient:
-    client = rsf.services.get("agency_client")
-    if not isinstance(client, AgencyClient):
+    client = rsf.agency_client
+    if client is None:
         raise _not_configured(
             "Signing", "SUBSCRIBER_ID, UNIQUE_KEY_ID and SIGNING_PRIVATE_KEY are all needed"
         )
@@ -209,6 +209,8 @@ async def trigger(request: Request) -> Response:
     rsf = _rsf(request)
     user_id = request.path_params["user_id"]
     action = request.path_params["action"]
+    if action not in ("settle", "report", "recon", "on_recon"):
+        raise ProblemError(404, "Unknown trigger: use settle, recon, on_recon or report")
     payload = await _body(request)
     client = _client(rsf)
     if action == "settle":
@@ -221,10 +223,8 @@ async def trigger(request: Request) -> Response:
         result = await trigger_report(user_id, payload, client=client, agency=agency)
     elif action == "recon":
         result = await trigger_recon(user_id, payload, client=client)
-    elif action == "on_recon":
-        result = await trigger_on_recon(user_id, payload, client=client, metrics=rsf.metrics)
     else:
-        raise ProblemError(404, "Unknown trigger: use settle, recon, on_recon or report")
+        result = await trigger_on_recon(user_id, payload, client=client, metrics=rsf.metrics)
     return _trigger_answer(result)
 
 
