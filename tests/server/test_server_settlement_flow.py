@@ -111,6 +111,20 @@ async def test_settle_flow_over_http(client: httpx.AsyncClient, agency: StubNP) 
     assert ingested.json() == ACK
     orders = (await client.get(f"/ui/orders/{user_id}", headers=auth)).json()["data"]
     assert [order["order_id"] for order in orders["items"]] == ["SRV-1"]
+    due = [{"order_id": "SRV-1", "due_date": "2030-01-31T00:00:00Z"}]
+    patched = await client.patch(f"/ui/orders/{user_id}", json=due, headers=auth)
+    assert patched.status_code == 200, patched.text
+    in_range = await client.get(
+        f"/ui/orders/{user_id}?due_date_from=2030-01-01&due_date_to=2030-02-01", headers=auth
+    )
+    assert in_range.json()["data"]["total"] == 1
+    out_of_range = await client.get(f"/ui/orders/{user_id}?due_date_to=2029-12-31", headers=auth)
+    assert out_of_range.json()["data"]["total"] == 0
+    not_ready = await client.post(
+        f"/ui/recon/{user_id}/move-to-ready", json={"orders": [{"order_id": "SRV-1"}]}, headers=auth
+    )
+    assert not_ready.status_code == 409
+    assert "not accepted" in not_ready.json()["message"]
 
     prepared = await client.post(
         f"/ui/settle/{user_id}/prepare",
