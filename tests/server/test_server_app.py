@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -243,3 +244,17 @@ async def test_ui_exchanges_land_in_the_audit_trail(client: httpx.AsyncClient) -
     assert entry["status_code"] == 201
     assert entry["correlation_id"] == created.headers["x-correlation-id"]
     assert entry["request"]["title"] == "Buyer NP"
+
+
+async def test_issued_tokens_never_reach_the_audit_trail(client: httpx.AsyncClient) -> None:
+    auth = await _token(client)
+    issued = auth["Authorization"].removeprefix("Bearer ")
+
+    async def audited() -> list[dict[str, Any]]:
+        listing = await client.get("/ui/rsf-payloads", headers=auth)
+        items: list[dict[str, Any]] = listing.json()["data"]["items"]
+        return [item for item in items if item["operation"] == "/ui/auth/sign-token"]
+
+    entries = await async_wait_until(audited, timeout=10)
+    assert entries[0]["status_code"] == 200
+    assert issued not in json.dumps(entries)
