@@ -43,8 +43,9 @@ def create_app(
     """The server for ``settings`` (read from the environment when omitted).
 
     Without ``MONGODB_URI`` the app uses ``embedded_store`` (``rsf-server`` starts one before
-    uvicorn and stops it after), or its lifespan starts and stops one of its own. ``metrics`` defaults to a registry of this
-    app's own, so several apps in one process (tests) never share series.
+    uvicorn and stops it after), or its lifespan starts and stops one of its own. ``metrics``
+    defaults to a registry of this app's own, so several apps in one process (tests) never
+    share series; rsf-core's business metrics are recorded on the same instance.
     """
     settings = settings or ServerSettings()
     observability = settings.resolved_observability()
