@@ -30,8 +30,28 @@ def normalise_keys(keys: Iterable[str]) -> frozenset[str]:
     return frozenset(key.lower().replace("-", "_") for key in keys)
 
 
+_NORMALISED: dict[str, str] = {}
+_NORMALISED_MAX = 4096
+
+
+def _normalised(key: str) -> str:
+    """Log records repeat the same few dozen keys: remember their normal form (bounded)."""
+    found = _NORMALISED.get(key)
+    if found is None:
+        found = key.lower().replace("-", "_")
+        if len(_NORMALISED) < _NORMALISED_MAX:
+            _NORMALISED[key] = found
+    return found
+
+
 def is_secret_key(key: str, secret_keys: frozenset[str]) -> bool:
-    return key.lower().replace("-", "_") in secret_keys
+    return _normalised(key) in secret_keys
+
+
+# Values returned as they are without a call or an ABC isinstance check: the hot path of
+# every log record is a flat dict of these.
+_LEAVES: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes})
+_MAX_DEPTH = 32
 
 
 def redact(value: Any, secret_keys: frozenset[str], _depth: int = 0) -> Any:
@@ -40,17 +60,27 @@ def redact(value: Any, secret_keys: frozenset[str], _depth: int = 0) -> Any:
     Nested dicts and lists are walked (to a fixed depth, so hostile nesting cannot recurse
     without end); other values are returned as they are.
     """
-    if _depth > 32:
+    if _depth > _MAX_DEPTH:
         return "[TRUNCATED]"
+    if type(value) in _LEAVES:
+        return value
+    leaf_ok = _depth < _MAX_DEPTH
     if isinstance(value, Mapping):
-        return {
-            key: REDACTED
-            if isinstance(key, str) and is_secret_key(key, secret_keys)
-            else redact(item, secret_keys, _depth + 1)
-            for key, item in value.items()
-        }
+        known = _NORMALISED.get
+        result: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and (known(key) or _normalised(key)) in secret_keys:
+                result[key] = REDACTED
+            elif leaf_ok and type(item) in _LEAVES:
+                result[key] = item
+            else:
+                result[key] = redact(item, secret_keys, _depth + 1)
+        return result
     if isinstance(value, list | tuple):
-        return [redact(item, secret_keys, _depth + 1) for item in value]
+        return [
+            item if leaf_ok and type(item) in _LEAVES else redact(item, secret_keys, _depth + 1)
+            for item in value
+        ]
     return value
 
 
