@@ -164,3 +164,14 @@ def run(orders: int) -> dict[str, Any]:
         result["bench_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result["store_peak_rss_mib"] = _vm_hwm_mib(store.pid)
     return result
+
+
+def main() -> None:
+    import json
+    import sys
+
+    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)))
+
+
+if __name__ == "__main__":
+    main()

@@ -192,9 +192,14 @@ def _run(
             server.stop()
 
 
-def stacks(duration: float, connections: int, rounds: int) -> list[dict[str, Any]]:
+STACKS = ("bare", "sdk_full_quiet", "sdk_full_info", "anchor_quiet")
+
+
+def stacks(
+    duration: float, connections: int, rounds: int, variants: tuple[str, ...] = STACKS
+) -> list[dict[str, Any]]:
     """Bare Starlette vs the full SDK (quiet and info logging) vs the anchor stack."""
-    servers = {name: Server(name) for name in ("bare", "sdk_full_quiet", "sdk_full_info", "anchor")}
+    servers = {name: Server(name) for name in variants}
     return _run(
         servers,
         path="/ui/orders/u-42",

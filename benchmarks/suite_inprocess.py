@@ -1,4 +1,9 @@
-"""Comparison 1: microseconds added per request, the ASGI app called directly (no server)."""
+"""Comparison 1: microseconds added per request, the ASGI app called directly (no server).
+
+Log records go to /dev/null and, as in production, to Loki: a receiver in a child process
+(the SDK's batching handler for the SDK variants, python-logging-loki's ``LokiQueueHandler``
+for the anchor stack).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from typing import Any
 from rsf_observability import configure_logging, set_log_level
 
 from benchmarks.asgi_driver import call
+from benchmarks.loki_process import LokiProcess
 from benchmarks.stats import Summary, interleaved
-from benchmarks.variants import VARIANTS, settings
+from benchmarks.variants import VARIANTS, anchor_logging, set_anchor_level, settings
 
 _BODY = json.dumps(
     {
@@ -42,8 +48,10 @@ _PLAN: list[tuple[str, str, str]] = [
     ("tracing", "tracing", "warn"),
     ("sdk_full (logs above info)", "sdk_full", "warn"),
     ("sdk_full (info: request, response, audit)", "sdk_full", "info"),
-    ("anchor stack", "anchor", "warn"),
+    ("anchor stack (logs above info)", "anchor", "warn"),
+    ("anchor stack (info: access line)", "anchor", "info"),
 ]
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the process's log sink while it measures
 
 
 async def _batch(app: Any, n: int) -> float:
@@ -61,28 +69,33 @@ async def _batch(app: Any, n: int) -> float:
 
 
 def run(requests_per_round: int, rounds: int) -> list[Summary]:
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the suite
-    configure_logging(settings(log_level="warn"), stream=devnull)
-    runner = asyncio.Runner()
-    apps = {name: VARIANTS[factory]() for name, factory, _ in _PLAN}
-    levels = {name: level for name, _, level in _PLAN}
+    with LokiProcess() as loki:
+        configure_logging(settings(log_level="warn", loki_host=loki.url), stream=_DEVNULL)
+        anchor_logging(loki.push_url, "warn", stream=_DEVNULL)
+        runner = asyncio.Runner()
+        apps = {name: VARIANTS[factory]() for name, factory, _ in _PLAN}
+        plan = {name: (factory, level) for name, factory, level in _PLAN}
 
-    def measure(name: str) -> Callable[[], float]:
-        def once() -> float:
-            set_log_level(levels[name])
-            return runner.run(_batch(apps[name], requests_per_round))
+        def measure(name: str) -> Callable[[], float]:
+            factory, level = plan[name]
 
-        return once
+            def once() -> float:
+                set_anchor_level(level if factory == "anchor" else "warn")
+                set_log_level(level if factory != "anchor" else "warn")
+                return runner.run(_batch(apps[name], requests_per_round))
 
-    try:
-        return interleaved(
-            {name: measure(name) for name in apps},
-            rounds=rounds,
-            warmup=1,
-            unit="µs/request",
-            baseline="bare",
-        )
-    finally:
-        set_log_level("warn")
-        runner.close()
-        devnull.close()
+            return once
+
+        try:
+            return interleaved(
+                {name: measure(name) for name in apps},
+                rounds=rounds,
+                warmup=1,
+                unit="µs/request",
+                baseline="bare",
+            )
+        finally:
+            set_log_level("warn")
+            runner.close()
+            anchor_logging(None, "warn", stream=_DEVNULL)
+            configure_logging(settings(log_level="warn"), stream=_DEVNULL)

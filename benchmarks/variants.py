@@ -7,7 +7,10 @@ differs. ``make_app()`` builds the variant named by ``RSF_BENCH_VARIANT`` for uv
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +30,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ANCHOR_LOGGER = "anchor.access"
 
 
 class NullExporter(SpanExporter):
@@ -89,6 +95,67 @@ def sdk_full() -> Starlette:
     return app
 
 
+class AnchorAccessLog:
+    """The per-request lines a user of the anchor stack gets (uvicorn's access log, or a few
+    lines of their own): one "request completed" record at info, through whatever handlers
+    :func:`anchor_logging` installed (python-logging-loki's ``LokiQueueHandler``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = logging.getLogger(ANCHOR_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_logged)
+        self.logger.info(
+            "%s %s %d",
+            scope["method"],
+            scope["path"],
+            status,
+            extra={"duration_ms": (time.perf_counter() - start) * 1e3},
+        )
+
+
+def anchor_logging(push_url: str | None, level: str = "info", stream: Any = None) -> None:
+    """The anchor stack's logging: asgi-correlation-id's filter and python-logging-loki's
+    ``LokiQueueHandler`` (one push per record from a listener thread) on ``anchor.access``."""
+    import logging_loki
+    from asgi_correlation_id import CorrelationIdFilter
+
+    logger = logging.getLogger(ANCHOR_LOGGER)
+    for handler in logger.handlers:
+        listener = getattr(handler, "listener", None)
+        if listener is not None:
+            listener.stop()
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream or open(os.devnull, "w"))]  # noqa: SIM115
+    if push_url:
+        handlers.append(
+            logging_loki.LokiQueueHandler(
+                queue.Queue(-1), url=push_url, tags={"app": "anchor"}, version="1"
+            )
+        )
+    for handler in handlers:
+        handler.addFilter(CorrelationIdFilter())
+    logger.handlers[:] = handlers
+    logger.propagate = False
+    set_anchor_level(level)
+
+
+def set_anchor_level(level: str) -> None:
+    logging.getLogger(ANCHOR_LOGGER).setLevel(logging.INFO if level == "info" else logging.WARNING)
+
+
 def anchor() -> Starlette:
     """What a user would assemble from the anchor libraries instead."""
     from asgi_correlation_id import CorrelationIdMiddleware as AnchorCorrelation
@@ -97,6 +164,7 @@ def anchor() -> Starlette:
 
     app = bare()
     app.add_route("/metrics", handle_metrics)
+    app.add_middleware(AnchorAccessLog)
     app.add_middleware(PrometheusMiddleware, app_name="bench", group_paths=True)
     app.add_middleware(OpenTelemetryMiddleware, tracer_provider=tracer_provider())
     app.add_middleware(AnchorCorrelation)
@@ -118,16 +186,19 @@ VARIANTS: dict[str, Callable[[], Starlette]] = {
 
 
 def make_app() -> Starlette:
-    """uvicorn factory: ``RSF_BENCH_VARIANT=sdk_full uvicorn --factory benchmarks.variants:make_app``."""
+    """uvicorn factory: ``RSF_BENCH_VARIANT=sdk_full_info uvicorn --factory benchmarks.variants:make_app``.
+
+    ``_info`` / ``_quiet`` suffixes pick the log level (request records or none); ``LOKI_HOST``
+    ships them to Loki (the SDK's handler, or ``LokiQueueHandler`` for the anchor stack).
+    """
     name = os.environ.get("RSF_BENCH_VARIANT", "bare")
-    if name.startswith("sdk_full"):
-        _configure_logging_for(name)
-    return VARIANTS[name.removesuffix("_info").removesuffix("_quiet")]()
-
-
-def _configure_logging_for(name: str) -> None:
-    from rsf_observability import configure_logging
-
     level = "info" if name.endswith("_info") else "warn"
+    base = name.removesuffix("_info").removesuffix("_quiet")
     loki = os.environ.get("LOKI_HOST") or None
-    configure_logging(settings(log_level=level, loki_host=loki), stream=open(os.devnull, "w"))  # noqa: SIM115
+    if base == "sdk_full":
+        from rsf_observability import configure_logging
+
+        configure_logging(settings(log_level=level, loki_host=loki), stream=open(os.devnull, "w"))  # noqa: SIM115
+    elif base == "anchor":
+        anchor_logging(loki + "/loki/api/v1/push" if loki else None, level)
+    return VARIANTS[base]()
