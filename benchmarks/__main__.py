@@ -62,6 +62,7 @@ class Plan:
     memory_buffer: int = 10_000
     metrics_renders: int = 5
     metrics_rounds: int = 5
+    metrics_routes: int = 100
     domain_orders: int = 100_000
 
 
@@ -81,6 +82,7 @@ QUICK = Plan(
     memory_buffer=100,
     metrics_renders=1,
     metrics_rounds=2,
+    metrics_routes=10,
     domain_orders=200,
 )
 
@@ -105,7 +107,7 @@ def run_http(plan: Plan) -> dict[str, Any]:
     from benchmarks import suite_http
 
     result: dict[str, Any] = {
-        "load_generator": "wrk" if shutil.which("wrk") else "benchmarks.loadgen (asyncio)",
+        "load_generator": "wrk" if suite_http.load_generator() else "benchmarks.loadgen (asyncio)",
         "duration_s": plan.http_duration,
         "connections": plan.http_connections,
         "stacks": suite_http.stacks(
@@ -137,8 +139,14 @@ def run_metrics(plan: Plan) -> dict[str, Any]:
     from benchmarks import suite_metrics
 
     return {
-        "series": suite_metrics.series_count(),
-        "rows": [s.as_dict() for s in suite_metrics.run(plan.metrics_renders, plan.metrics_rounds)],
+        "routes": plan.metrics_routes,
+        "series": suite_metrics.series_count(plan.metrics_routes),
+        "rows": [
+            s.as_dict()
+            for s in suite_metrics.run(
+                plan.metrics_renders, plan.metrics_rounds, plan.metrics_routes
+            )
+        ],
     }
 
 
@@ -376,7 +384,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## 4. /metrics rendering",
             "",
-            f"100 routes x 5 status codes x 3 methods: {mt['series']:,} exposed samples.",
+            f"{mt['routes']} routes x 5 status codes x 3 methods: {mt['series']:,} exposed samples.",
             "",
             "| format | ms/render | p25-p75 |",
             "| --- | ---: | ---: |",

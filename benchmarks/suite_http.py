@@ -83,8 +83,15 @@ class Server:
                 self.proc.wait(5)
 
 
+def load_generator() -> str | None:
+    """wrk's path, unless absent or ``RSF_BENCH_LOADGEN=asyncio`` asks for the Python one."""
+    if os.environ.get("RSF_BENCH_LOADGEN") == "asyncio":
+        return None
+    return shutil.which("wrk")
+
+
 def _load(port: int, path: str, duration: float, connections: int) -> dict[str, float]:
-    wrk = shutil.which("wrk")
+    wrk = load_generator()
     if wrk:
         out = subprocess.run(
             [

@@ -26,8 +26,8 @@ def populated(routes: int = 100) -> RsfMetrics:
     return metrics
 
 
-def run(renders_per_round: int, rounds: int) -> list[Summary]:
-    metrics = populated()
+def run(renders_per_round: int, rounds: int, routes: int = 100) -> list[Summary]:
+    metrics = populated(routes)
 
     def timed(accept: str | None, encoding: str | None) -> Callable[[], float]:
         def once() -> float:
@@ -50,6 +50,6 @@ def run(renders_per_round: int, rounds: int) -> list[Summary]:
     )
 
 
-def series_count() -> int:
-    body, _ = render_metrics(populated())
+def series_count(routes: int = 100) -> int:
+    body, _ = render_metrics(populated(routes))
     return sum(1 for line in body.decode().splitlines() if line and not line.startswith("#"))
