@@ -4,6 +4,8 @@ indexes, and health-check exit codes against a running server."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tarfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -198,3 +200,34 @@ def test_health_check_exit_codes(
     output = capsys.readouterr().out
     assert code == 1
     assert "Overall health check failed" in output
+
+
+def test_deploy_scripts_wrap_rsf_ops(
+    mongo: Any, mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    mongo[db_name].users.insert_one({"title": "scripted"})
+    scripts = Path(__file__).resolve().parents[2] / "deploy" / "scripts"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_DB": db_name,
+        "BACKUP_STORAGE_PATH": str(tmp_path / "backups"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    backup = run(str(scripts / "backup.sh"))
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    (archive,) = (tmp_path / "backups").glob("rsf_backup_*.tar.gz")
+    usage = run(str(scripts / "restore.sh"))
+    assert usage.returncode == 1
+    assert "Usage" in usage.stderr
+    restored = run(str(scripts / "restore.sh"), str(archive), "--yes", "--skip-health")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    nobody = f"http://127.0.0.1:{free_port()}"
+    down = run(str(scripts / "health-check.sh"), "-b", nobody, "--skip-db", "--timeout", "2")
+    assert down.returncode == 1
