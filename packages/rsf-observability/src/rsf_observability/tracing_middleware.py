@@ -47,6 +47,35 @@ class _ScopeHeaders(Getter[Scope]):
 
 
 _GETTER: Final = _ScopeHeaders()
+_NO_PARENT: Final = otel_context.Context()
+
+
+class _PropagationFields:
+    """The raw header names the global propagator reads, refreshed when it is replaced: most
+    requests carry none of them, and then ``propagate.extract`` has nothing to find."""
+
+    def __init__(self) -> None:
+        self._propagator: object = None
+        self._names: frozenset[bytes] = frozenset()
+
+    def names(self) -> frozenset[bytes]:
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:
+            self._names = frozenset(f.lower().encode("latin-1") for f in propagator.fields)
+            self._propagator = propagator
+        return self._names
+
+
+_FIELDS: Final = _PropagationFields()
+
+
+def _parent_context(scope: Scope) -> otel_context.Context:
+    """``propagate.extract`` of the request's headers, skipped when none of them is a
+    propagation header: extract then returns an empty context (a root span), and so do we."""
+    names = _FIELDS.names()
+    if any(key in names for key, _ in scope.get("headers", ())):
+        return propagate.extract(scope, getter=_GETTER)
+    return _NO_PARENT
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -56,13 +85,27 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _split_host(host: str) -> tuple[str | None, int | None]:
+    """``host[:port]`` -> (lower-cased host, port); ``urlsplit`` only for the unusual forms
+    (IPv6 literals, anything odd), which it validates (``ValueError`` on a bad port)."""
+    name, colon, port = host.rpartition(":")
+    if not colon:
+        name, port = host, ""
+    if name and "[" not in host and "@" not in host and "/" not in host and "?" not in host:
+        if not port:
+            return name.lower(), None
+        if port.isascii() and port.isdigit() and int(port) <= 65535:
+            return name.lower(), int(port)
+    parts = urlsplit("//" + host)
+    return parts.hostname, parts.port
+
+
 def _server_attributes(scope: Scope) -> dict[str, Any]:
     """``server.address``/``server.port`` from the Host header, else the socket the server bound."""
     host = _header(scope, b"host")
     if host:
         try:
-            parts = urlsplit("//" + host)
-            address, port = parts.hostname, parts.port
+            address, port = _split_host(host)
         except ValueError:
             return {}
         port = port or _DEFAULT_PORTS.get(scope.get("scheme", "http"))
@@ -145,7 +188,7 @@ class TracingMiddleware:
         raw_method = scope.get("method", "")
         method = raw_method if raw_method in _KNOWN_METHODS else "_OTHER"
         span_method = "HTTP" if method == "_OTHER" else method
-        parent = propagate.extract(scope, getter=_GETTER)
+        parent = _parent_context(scope)
         span = self._tracer.start_span(
             span_method,
             context=parent,
