@@ -19,7 +19,13 @@ from rsf_observability import configure_logging, set_log_level
 from benchmarks.asgi_driver import call
 from benchmarks.loki_process import LokiProcess
 from benchmarks.stats import Summary, interleaved
-from benchmarks.variants import VARIANTS, anchor_logging, set_anchor_level, settings
+from benchmarks.variants import (
+    VARIANTS,
+    anchor_logging,
+    set_anchor_level,
+    settings,
+    settle_background_work,
+)
 
 _BODY = json.dumps(
     {
@@ -82,7 +88,9 @@ def run(requests_per_round: int, rounds: int) -> list[Summary]:
             def once() -> float:
                 set_anchor_level(level if factory == "anchor" else "warn")
                 set_log_level(level if factory != "anchor" else "warn")
-                return runner.run(_batch(apps[name], requests_per_round))
+                value = runner.run(_batch(apps[name], requests_per_round))
+                settle_background_work()
+                return value
 
             return once
 

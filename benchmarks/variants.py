@@ -45,10 +45,31 @@ class NullExporter(SpanExporter):
         return None
 
 
+PROVIDERS: list[TracerProvider] = []
+
+
 def tracer_provider() -> TracerProvider:
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(NullExporter()))
+    PROVIDERS.append(provider)
     return provider
+
+
+def settle_background_work(timeout: float = 30.0) -> None:
+    """Let the background threads finish what the last batch queued (spans, Loki pushes), so
+    it is not billed to the variant measured next; the request path's cost is what is timed."""
+    from rsf_observability import get_logging_runtime
+
+    deadline = time.monotonic() + timeout
+    for provider in PROVIDERS:
+        provider.force_flush(int(timeout * 1000))
+    runtime = get_logging_runtime()
+    if runtime is not None:
+        runtime.flush(timeout)
+    for handler in logging.getLogger(ANCHOR_LOGGER).handlers:
+        pending = getattr(handler, "queue", None)
+        while pending is not None and not pending.empty() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
 
 async def _ping(request: Request) -> Response:
