@@ -387,12 +387,23 @@ class JsonFormatter(logging.Formatter):
             if processors is not None
             else json_processors(service, environment, redact_keys)
         )
+        self._last: tuple[logging.LogRecord, str] | None = None
 
     def event(self, record: logging.LogRecord) -> EventDict:
         """The record as a dict, before serialisation (useful to tests and other sinks)."""
         return run_processors(self.processors, record)
 
     def format(self, record: logging.LogRecord) -> str:
+        # One formatter serves the console and the Loki handler (configure_logging): the
+        # second handler gets the line the first one made for the same record.
+        last = self._last
+        if last is not None and last[0] is record:
+            return last[1]
+        line = self._format(record)
+        self._last = (record, line)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         try:
             return dumps(self.event(record))
         except Exception as exc:  # a broken processor must not lose the record entirely

@@ -295,7 +295,13 @@ def configure_logging(
         )
     console.setFormatter(formatter)
     console.addFilter(ShipperNoiseFilter())
-    loki = LokiHandler.from_settings(settings, metrics=metrics) if settings.loki_host else None
+    # A JSON console shares its formatter with Loki: each record is formatted once.
+    shared = formatter if isinstance(formatter, JsonFormatter) else None
+    loki = (
+        LokiHandler.from_settings(settings, metrics=metrics, formatter=shared)
+        if settings.loki_host
+        else None
+    )
     runtime = LoggingRuntime(settings=settings, console_handler=console, loki_handler=loki)
 
     global _current, _atexit_registered
