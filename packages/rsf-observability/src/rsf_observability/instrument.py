@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opentelemetry import trace
+from prometheus_client import disable_created_metrics
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
@@ -137,6 +138,9 @@ def instrument(
     owns_provider = tracer_provider is None
     provider = tracer_provider or configure_tracing(settings)
     install_record_factory()
+    if not settings.metrics_created_series:
+        # Process-wide in prometheus_client (as PROMETHEUS_DISABLE_CREATED_SERIES=true is).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
 
     collector = SystemMetricsCollector(metrics, interval=settings.system_metrics_interval)
     if settings.instance:
