@@ -100,7 +100,11 @@ def run_inprocess(plan: Plan) -> dict[str, Any]:
     from benchmarks import suite_inprocess
 
     rows = suite_inprocess.run(plan.inprocess_requests, plan.inprocess_rounds)
-    return {"requests_per_round": plan.inprocess_requests, "rows": [r.as_dict() for r in rows]}
+    return {
+        "requests_per_round": plan.inprocess_requests,
+        "rows": [r.as_dict() for r in rows],
+        "floors_us": suite_inprocess.floors(number=max(50, plan.inprocess_requests // 2)),
+    }
 
 
 def run_http(plan: Plan) -> dict[str, Any]:
@@ -334,7 +338,13 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {r['name']} | {_f(r['median'])} | {_f(r['p25'])}-{_f(r['p75'])} | "
                 f"{_f(r['delta_to_baseline'])} | {_f(r['ratio_to_baseline'], 2)} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "Floors on this machine (best of 5, µs): "
+            + "; ".join(f"{k} {_f(v)}" for k, v in suites["inprocess"]["floors_us"].items())
+            + ".",
+            "",
+        ]
     if "http" in suites:
         h = suites["http"]
         lines += [
@@ -436,13 +446,31 @@ def _load(value: Any) -> str:
     return "-" if not value else " / ".join(f"{v:.2f}" for v in value)
 
 
-def write(results: dict[str, Any], out_dir: Path, *, committed: Path | None = None) -> None:
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def write(
+    results: dict[str, Any],
+    out_dir: Path,
+    *,
+    committed: Path | None = None,
+    docs: Path | None = None,
+) -> None:
+    """``latest.json`` + ``latest.md`` in ``out_dir``; with ``committed``, that file gets the
+    table too, and ``docs`` (docs/performance.md) gets it between its results markers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = markdown(results)
     (out_dir / "latest.md").write_text(text)
     if committed is not None:
         committed.write_text(text)
+    if docs is not None and docs.exists():
+        page = docs.read_text()
+        if START in page and END in page:
+            head, rest = page.split(START, 1)
+            _, tail = rest.split(END, 1)
+            body = text.split("\n", 2)[2].replace("\n## ", "\n### ")  # below the page's title
+            docs.write_text(f"{head}{START}\n{body}{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,7 +490,12 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, domain_orders=args.orders)
     only = tuple(args.only) if args.only else SUITES
     results = run(plan, only, quick=args.quick)
-    write(results, args.out, committed=HERE / "RESULTS.md" if args.write_results else None)
+    write(
+        results,
+        args.out,
+        committed=HERE / "RESULTS.md" if args.write_results else None,
+        docs=HERE.parent / "docs" / "performance.md" if args.write_results else None,
+    )
     print(markdown(results))
     print(f"wrote {args.out / 'latest.json'} and latest.md", file=sys.stderr)
     return 0

@@ -107,3 +107,53 @@ def run(requests_per_round: int, rounds: int) -> list[Summary]:
             runner.close()
             anchor_logging(None, "warn", stream=_DEVNULL)
             configure_logging(settings(log_level="warn"), stream=_DEVNULL)
+
+
+def floors(repeat: int = 5, number: int = 2000) -> dict[str, float]:
+    """What the building blocks cost on this machine, in µs: the floors under the targets.
+
+    A plain ``logger.info`` (stdlib, message only, to /dev/null) bounds any per-record cost;
+    an OpenTelemetry SDK span (start, the request's attributes, end into a batch processor)
+    bounds the tracing middleware; a labelled counter increment, the metrics middleware.
+    """
+    import logging
+    import timeit
+
+    from opentelemetry.trace import SpanKind
+    from prometheus_client import CollectorRegistry, Counter
+
+    from benchmarks.variants import tracer_provider
+
+    logger = logging.getLogger("bench.floor")
+    logger.handlers[:] = [logging.StreamHandler(_DEVNULL)]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    tracer = tracer_provider().get_tracer("bench.floor")
+    attributes = {
+        "http.request.method": "GET",
+        "url.path": "/ui/orders/u-42",
+        "url.scheme": "http",
+        "server.address": "bench",
+        "server.port": 80,
+        "client.address": "127.0.0.1",
+        "user_agent.original": "bench/1",
+        "network.protocol.version": "1.1",
+        "rsf.correlation_id": "req_1704192645123_k3j9x0a1b",
+    }
+
+    def span() -> None:
+        s = tracer.start_span("GET", kind=SpanKind.SERVER, attributes=attributes)
+        s.set_attribute("http.response.status_code", 200)
+        s.end()
+
+    counter = Counter("floor", "floor", ["method", "route", "status"], registry=CollectorRegistry())
+    child = counter.labels("GET", "/ui/orders/{user_id}", "200")
+
+    def best(fn: Callable[[], object]) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+    return {
+        "stdlib logger.info to /dev/null": best(lambda: logger.info("Outgoing response")),
+        "OpenTelemetry SDK span (9 attributes, batch processor)": best(span),
+        "prometheus_client labelled counter inc (bound child)": best(child.inc),
+    }

@@ -31,7 +31,17 @@ def results() -> dict[str, Any]:
 
 def test_every_suite_ran_and_the_files_are_written(results: dict[str, Any], tmp_path: Path) -> None:
     assert set(results["suites"]) == set(SUITES)
-    write(results, tmp_path)
+    docs = tmp_path / "performance.md"
+    docs.write_text(
+        "# Performance\n\nintro\n<!-- results:start -->\nold\n<!-- results:end -->\nafter\n"
+    )
+    write(results, tmp_path, committed=tmp_path / "RESULTS.md", docs=docs)
+    assert (tmp_path / "RESULTS.md").read_text() == markdown(results)
+    page = docs.read_text()
+    assert "old" not in page
+    assert page.startswith("# Performance\n\nintro\n<!-- results:start -->\n")
+    assert page.endswith("<!-- results:end -->\nafter\n")
+    assert "### 1. Per-request cost" in page
     saved = json.loads((tmp_path / "latest.json").read_text())
     assert saved["quick"] is True
     assert saved["machine"]["nproc"] >= 1
@@ -50,6 +60,9 @@ def test_in_process_rows_compare_every_variant_to_bare(results: dict[str, Any]) 
         assert row["unit"] == "µs/request"
         assert _positive(row["median"])
         assert row["p25"] <= row["median"] <= row["p75"] or row["rounds"] < 3
+    floors = results["suites"]["inprocess"]["floors_us"]
+    assert floors
+    assert all(_positive(v) for v in floors.values())
 
 
 def test_http_rows_have_rates_latencies_and_memory(results: dict[str, Any]) -> None:
