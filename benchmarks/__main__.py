@@ -3,7 +3,7 @@
 Writes ``benchmarks/results/latest.json`` and ``latest.md`` (git-ignored). ``--quick`` runs tiny
 counts (seconds, for a smoke check), ``--only SUITE`` (repeatable) picks suites, and
 ``--write-results`` also replaces the committed ``benchmarks/RESULTS.md`` with this run's
-table. The full run takes about 12 minutes on a 2-core machine; run it on a quiet machine:
+table. The full run takes about 11 minutes on a 2-core machine; run it on a quiet machine:
 every figure is also reported as a ratio to its baseline, measured interleaved (A B A B ...).
 """
 
@@ -46,11 +46,11 @@ _PACKAGES = (
 
 @dataclass(frozen=True)
 class Plan:
-    """The counts of one run; ``FULL`` fits in about 12 minutes on 2 cores."""
+    """The counts of one run; ``FULL`` fits in about 11 minutes on 2 cores."""
 
-    inprocess_requests: int = 3000
-    inprocess_rounds: int = 7
-    http_duration: float = 5.0
+    inprocess_requests: int = 2000
+    inprocess_rounds: int = 5
+    http_duration: float = 4.0
     http_connections: int = 32
     http_rounds: int = 3
     http_stacks: tuple[str, ...] = ("bare", "sdk_full_quiet", "sdk_full_info", "anchor_quiet")
@@ -58,10 +58,10 @@ class Plan:
     log_calls: int = 2000
     log_rounds: int = 5
     delivery_records: int = 2000
-    memory_records: int = 50_000
+    memory_records: int = 30_000
     memory_buffer: int = 10_000
-    metrics_renders: int = 5
-    metrics_rounds: int = 5
+    metrics_renders: int = 3
+    metrics_rounds: int = 4
     metrics_routes: int = 100
     domain_orders: int = 100_000
 
