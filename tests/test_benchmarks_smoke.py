@@ -84,7 +84,12 @@ def test_logging_metrics_and_domain_figures(results: dict[str, Any]) -> None:
 
     metrics = results["suites"]["metrics"]
     assert metrics["series"] > 10 * 5 * 3  # every route x status x method has samples
-    assert {r["name"] for r in metrics["rows"]} == {"text", "openmetrics", "text + gzip"}
+    assert {r["name"] for r in metrics["rows"]} == {
+        "text",
+        "openmetrics",
+        "text + gzip",
+        "text, with *_created series",
+    }
     assert all(_positive(r["median"]) for r in metrics["rows"])
 
     domain = results["suites"]["domain"]
