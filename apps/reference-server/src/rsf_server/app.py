@@ -19,7 +19,10 @@ from rsf_server.embedded_store import EmbeddedStore
 from rsf_server.error_handlers import exception_handlers
 from rsf_server.lifespan import lifespan
 from rsf_server.network_routes import key_lookup, network_routes
+from rsf_server.performance import add_performance_middleware
+from rsf_server.response_cache import ResponseCache, cache_admin_routes
 from rsf_server.ui_exchange import exchange_routes
+from rsf_server.ui_health import ui_health_routes
 from rsf_server.ui_routes import ui_routes
 
 
@@ -60,14 +63,22 @@ def create_app(
         key_lookup=key_lookup(settings),
         embedded_store=embedded_store,
     )
+    cache = ResponseCache(settings.response_cache_max_entries)
     routes: list[BaseRoute] = [
         *auth_routes(),
         *ui_routes(),
         *exchange_routes(),
         *network_routes(),
+        *ui_health_routes(),
+        *cache_admin_routes(cache),
     ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
     app.state.rsf = rsf
+    app.state.response_cache = cache
+    # Before instrument(): these layers must end up inside the SDK's (see performance.py).
+    add_performance_middleware(
+        app, settings, jwt_secret=rsf.jwt_secret, cache=cache, monitor=monitor
+    )
     rsf.instrumentation = instrument(
         app,
         observability,

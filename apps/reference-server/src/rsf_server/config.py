@@ -110,6 +110,37 @@ class ServerSettings(BaseSettings):
     )
     stuck_after_minutes: float = Field(30.0, gt=0, validation_alias=_env("RSF_STUCK_AFTER_MINUTES"))
 
+    # --- performance (the guide's "Performance Optimization"; docs/operations.md) ---------
+    mongodb_max_pool_size: int = Field(10, gt=0, validation_alias=_env("MONGODB_MAX_POOL_SIZE"))
+    mongodb_min_pool_size: int = Field(2, ge=0, validation_alias=_env("MONGODB_MIN_POOL_SIZE"))
+    mongodb_max_idle_time_ms: int = Field(
+        30000, gt=0, validation_alias=_env("MONGODB_MAX_IDLE_TIME_MS")
+    )
+    mongodb_socket_timeout_ms: int = Field(
+        45000, gt=0, validation_alias=_env("MONGODB_SOCKET_TIMEOUT_MS")
+    )
+    compression_enabled: bool = Field(True, validation_alias=_env("COMPRESSION_ENABLED"))
+    compression_minimum_size: int = Field(
+        1024, ge=0, validation_alias=_env("COMPRESSION_MIN_BYTES")
+    )
+    compression_level: int = Field(6, ge=1, le=9, validation_alias=_env("COMPRESSION_LEVEL"))
+    rate_limit_enabled: bool = Field(True, validation_alias=_env("RATE_LIMIT_ENABLED"))
+    rate_limit_window_seconds: int = Field(
+        900, gt=0, validation_alias=_env("RATE_LIMIT_WINDOW_SECONDS")
+    )
+    rate_limit_anonymous: int = Field(100, gt=0, validation_alias=_env("RATE_LIMIT_ANONYMOUS"))
+    rate_limit_authenticated: int = Field(
+        500, gt=0, validation_alias=_env("RATE_LIMIT_AUTHENTICATED")
+    )
+    rate_limit_premium: int = Field(1000, gt=0, validation_alias=_env("RATE_LIMIT_PREMIUM"))
+    response_cache_enabled: bool = Field(True, validation_alias=_env("RESPONSE_CACHE_ENABLED"))
+    response_cache_ttl_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("RESPONSE_CACHE_TTL_SECONDS")
+    )
+    response_cache_max_entries: int = Field(
+        1000, gt=0, validation_alias=_env("RESPONSE_CACHE_MAX_ENTRIES")
+    )
+
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @field_validator("public_keys", mode="before")

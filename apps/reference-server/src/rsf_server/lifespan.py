@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from rsf_server.context import ServerContext
 from rsf_server.embedded_store import EmbeddedStore
+from rsf_server.mongo_pool import mongo_client_options
 from rsf_server.network_routes import key_lookup
 
 _logger = logging.getLogger("rsf_server")
@@ -100,8 +101,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             rsf.mongodb_uri,
             rsf.settings.mongodb_db,
             metrics=rsf.metrics,
-            serverSelectionTimeoutMS=rsf.settings.db_timeout_ms,
             appname="rsf-server",
+            **mongo_client_options(rsf.settings),
         )
         stack.push_async_callback(rsf.client.close)
         # instrument() starts the monitor after this and stops it before the exit stack unwinds.
