@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from prometheus_client import disable_created_metrics
+from prometheus_client import disable_created_metrics, enable_created_metrics
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 from starlette.types import Scope
@@ -138,8 +138,11 @@ def instrument(
     owns_provider = tracer_provider is None
     provider = tracer_provider or configure_tracing(settings)
     install_record_factory()
-    if not settings.metrics_created_series:
-        # Process-wide in prometheus_client (as PROMETHEUS_DISABLE_CREATED_SERIES=true is).
+    # Process-wide in prometheus_client (like PROMETHEUS_DISABLE_CREATED_SERIES): the last
+    # instrument() call decides for every registry of the process.
+    if settings.metrics_created_series:
+        enable_created_metrics()  # type: ignore[no-untyped-call]
+    else:
         disable_created_metrics()  # type: ignore[no-untyped-call]
 
     collector = SystemMetricsCollector(metrics, interval=settings.system_metrics_interval)

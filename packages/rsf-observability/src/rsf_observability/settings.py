@@ -130,7 +130,7 @@ class ObservabilitySettings(BaseSettings):
     slow_request_ms: float = Field(1000.0, ge=0, validation_alias=_env("RSF_SLOW_REQUEST_MS"))
     # prometheus_client's ``*_created`` samples: one more series per counter/histogram child that
     # Prometheus stores as a separate gauge and no dashboard here reads; off by default
-    # (instrument() turns them off process-wide unless this is true). docs/performance.md.
+    # (instrument() switches them process-wide, off unless this is true). docs/performance.md.
     metrics_created_series: bool = Field(False, validation_alias=_env("RSF_METRICS_CREATED_SERIES"))
     system_metrics_interval: float = Field(
         30.0, gt=0, validation_alias=_env("RSF_SYSTEM_METRICS_INTERVAL")
