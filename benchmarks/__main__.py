@@ -436,8 +436,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{t['unit']} | {'met' if t['met'] else 'missed'} |"
             )
         lines.append("")
+    durations = results["durations_s"]
     lines.append(
-        "Durations: " + ", ".join(f"{k} {v} s" for k, v in results["durations_s"].items()) + "."
+        "Durations: "
+        + ", ".join(f"{k} {v} s" for k, v in durations.items())
+        + f"; total {sum(durations.values()) / 60:.1f} min."
     )
     return "\n".join(lines) + "\n"
 
