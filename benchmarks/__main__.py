@@ -3,7 +3,7 @@
 Writes ``benchmarks/results/latest.json`` and ``latest.md`` (git-ignored). ``--quick`` runs tiny
 counts (seconds, for a smoke check), ``--only SUITE`` (repeatable) picks suites, and
 ``--write-results`` also replaces the committed ``benchmarks/RESULTS.md`` with this run's
-table. The full run takes about 11 minutes on a 2-core machine; run it on a quiet machine:
+table. The full run takes 12-14 minutes on a 2-core machine; run it on a quiet machine:
 every figure is also reported as a ratio to its baseline, measured interleaved (A B A B ...).
 """
 
@@ -46,7 +46,7 @@ _PACKAGES = (
 
 @dataclass(frozen=True)
 class Plan:
-    """The counts of one run; ``FULL`` fits in about 11 minutes on 2 cores."""
+    """The counts of one run; ``FULL`` takes 12-14 minutes on 2 cores."""
 
     inprocess_requests: int = 2000
     inprocess_rounds: int = 5
