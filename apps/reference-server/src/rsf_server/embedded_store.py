@@ -7,11 +7,13 @@ pymongo connection exactly as production talks to MongoDB.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: on Linux, ask the kernel to SIGTERM the store when the
+    process that started it dies, even by SIGKILL, so a crashed server or an interrupted test
+    run never leaves an orphaned store holding its port and data directory."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -87,6 +102,11 @@ class EmbeddedStore:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # The kernel ties the child to the starting *thread*: only the main thread
+                # lives as long as the process.
+                preexec_fn=_die_with_parent
+                if threading.current_thread() is threading.main_thread()
+                else None,
             )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
