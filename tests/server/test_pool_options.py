@@ -19,7 +19,7 @@ async def test_running_server_uses_the_guide_pool_options(mongo_uri: str, db_nam
         assert pool.max_pool_size == 10
         assert pool.min_pool_size == 2
         assert pool.max_idle_time_seconds == 30
-        assert pool.socket_timeout == 45
+        assert pool.socket_timeout is None  # opt-in: see config.py
         assert mongo.options.server_selection_timeout == 5
 
 
@@ -30,7 +30,6 @@ async def test_pool_options_follow_the_settings(mongo_uri: str, db_name: str) ->
         mongodb_max_pool_size=8,
         mongodb_min_pool_size=1,
         mongodb_max_idle_time_ms=60000,
-        mongodb_socket_timeout_ms=30000,
         db_timeout_ms=5000,
     )
     app = create_app(settings)
@@ -39,7 +38,7 @@ async def test_pool_options_follow_the_settings(mongo_uri: str, db_name: str) ->
         mongo = app.state.rsf.client
         pool = mongo.options.pool_options
         assert (pool.max_pool_size, pool.min_pool_size) == (8, 1)
-        assert (pool.max_idle_time_seconds, pool.socket_timeout) == (60, 30)
+        assert pool.max_idle_time_seconds == 60
         assert mongo.options.server_selection_timeout == 5
 
 

@@ -116,8 +116,10 @@ class ServerSettings(BaseSettings):
     mongodb_max_idle_time_ms: int = Field(
         30000, gt=0, validation_alias=_env("MONGODB_MAX_IDLE_TIME_MS")
     )
-    mongodb_socket_timeout_ms: int = Field(
-        45000, gt=0, validation_alias=_env("MONGODB_SOCKET_TIMEOUT_MS")
+    # The guide's 45000 is not the default: with it, cancelling an in-flight pymongo async
+    # operation (lifespan shutdown) hung on nx-27017; set it explicitly to opt in.
+    mongodb_socket_timeout_ms: int | None = Field(
+        None, gt=0, validation_alias=_env("MONGODB_SOCKET_TIMEOUT_MS")
     )
     compression_enabled: bool = Field(True, validation_alias=_env("COMPRESSION_ENABLED"))
     compression_minimum_size: int = Field(

@@ -12,10 +12,12 @@ from rsf_server.config import ServerSettings
 
 def mongo_client_options(settings: ServerSettings) -> dict[str, int]:
     """Keyword options for ``AsyncMongoClient`` / ``rsf_core.db.init_db``."""
-    return {
+    options = {
         "maxPoolSize": settings.mongodb_max_pool_size,
         "minPoolSize": settings.mongodb_min_pool_size,
         "maxIdleTimeMS": settings.mongodb_max_idle_time_ms,
         "serverSelectionTimeoutMS": settings.db_timeout_ms,
-        "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
     }
+    if settings.mongodb_socket_timeout_ms is not None:
+        options["socketTimeoutMS"] = settings.mongodb_socket_timeout_ms
+    return options
