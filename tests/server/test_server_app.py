@@ -114,6 +114,16 @@ async def test_json_route_rejects_bad_bodies(client: httpx.AsyncClient) -> None:
     _assert_error(missing, 422)
 
 
+async def test_network_route_rejects_non_json_and_oversized_bodies(
+    client: httpx.AsyncClient,
+) -> None:
+    route = "/api/on_settle"
+    plain = await client.post(route, content=b"context=x", headers={"content-type": "text/plain"})
+    _assert_error(plain, 415)
+    huge = await client.post(route, json={"context": {}, "pad": "a" * 40_000})
+    _assert_error(huge, 413)
+
+
 async def test_ui_routes_need_a_valid_token(client: httpx.AsyncClient) -> None:
     _assert_error(await client.get("/ui/users"), 401)
     forged = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rsf_core.processors import handle_network_request
 from rsf_core.signing import PublicKeyLookup, StaticKeyLookup
-from rsf_observability.errors import ProblemError
+from rsf_observability.errors import read_json_bytes
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -31,33 +31,9 @@ def key_lookup(settings: ServerSettings) -> PublicKeyLookup:
     return StaticKeyLookup(keys)  # type: ignore[arg-type]
 
 
-def _json_content_type(request: Request) -> bool:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-async def _raw_body(request: Request, max_bytes: int) -> bytes:
-    """The exact bytes (the signature covers them), read no further than ``max_bytes``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise ProblemError(413, f"Request body exceeds {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ProblemError(413, f"Request body exceeds {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def network_action(request: Request) -> Response:
     rsf: ServerContext = request.app.state.rsf
-    if not _json_content_type(request):
-        raise ProblemError(415, "Content-Type must be application/json")
-    body = await _raw_body(request, rsf.settings.max_body_bytes)
+    body = await read_json_bytes(request, max_bytes=rsf.settings.max_body_bytes)
     answer = await handle_network_request(
         request.path_params["action"],
         body,

@@ -76,20 +76,21 @@ async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.message, code=exc.code, details=exc.details)
 
 
-def _is_json_media_type(content_type: str) -> bool:
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or any ``application/*+json``, parameters ignored."""
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
 
 
-async def read_json_body(request: Request, *, max_bytes: int) -> Any:
-    """The request's JSON body, or a :class:`ProblemError` saying exactly what is wrong.
+async def read_json_bytes(request: Request, *, max_bytes: int) -> bytes:
+    """The exact bytes of a JSON request (a signature may cover them), or a :class:`ProblemError`.
 
     415 for a content type other than JSON, 413 past ``max_bytes`` (read stops there, so a huge
-    body costs at most ``max_bytes`` of memory), 400 for invalid UTF-8 or malformed JSON.
+    body costs at most ``max_bytes`` of memory).
     """
-    if not _is_json_media_type(request.headers.get("content-type", "")):
+    if not is_json_media_type(request.headers.get("content-type", "")):
         raise ProblemError(415, "Content-Type must be application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -101,7 +102,13 @@ async def read_json_body(request: Request, *, max_bytes: int) -> Any:
         if size > max_bytes:
             raise ProblemError(413, f"Request body exceeds {max_bytes} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json_body(request: Request, *, max_bytes: int) -> Any:
+    """The request's parsed JSON body: :func:`read_json_bytes`' 415 and 413, and 400 for invalid
+    UTF-8 or malformed JSON."""
+    raw = await read_json_bytes(request, max_bytes=max_bytes)
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
