@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,39 +11,14 @@ import pytest
 from rsf_server.app import create_app
 from rsf_server.config import ServerSettings
 from rsf_server.embedded_store import EmbeddedStore
-from starlette.applications import Starlette
 
+from tests.support.perf_server import PARTICIPANT, server_settings
+from tests.support.perf_server import serve as _serve
 from tests.support.polling import async_wait_until
-
-PARTICIPANT = {
-    "title": "Buyer NP",
-    "role": "BAP",
-    "subscriber_url": "https://buyer.example.com/api",
-    "domain": "ONDC:RET10",
-    "np_tcs": "1",
-    "np_tds": "1",
-    "tcs_applicability": "BOTH",
-    "tds_applicability": "BOTH",
-}
 
 
 def _settings(uri: str, db: str, **extra: Any) -> ServerSettings:
-    values: dict[str, Any] = {
-        "mongodb_uri": uri,
-        "mongodb_db": db,
-        "jwt_secret": "test-secret-for-the-server-app",
-        "max_body_bytes": 4096,
-        **extra,
-    }
-    return ServerSettings(**values)
-
-
-@contextlib.asynccontextmanager
-async def _serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rsf.test") as client:
-            yield client
+    return server_settings(uri, db, **{"max_body_bytes": 4096, **extra})
 
 
 @pytest.fixture

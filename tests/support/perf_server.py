@@ -1,4 +1,4 @@
-"""The reference server for the performance-middleware tests: settings, lifespan, tokens."""
+"""The reference server in tests: settings, lifespan through ASGITransport, tokens, seed data."""
 
 from __future__ import annotations
 
