@@ -24,6 +24,7 @@ from rsf_server.response_cache import ResponseCache, cache_admin_routes
 from rsf_server.ui_exchange import exchange_routes
 from rsf_server.ui_health import ui_health_routes
 from rsf_server.ui_routes import ui_routes
+from rsf_server.ui_settle_amounts import settle_amount_routes
 
 
 def _alert_webhook(rsf: ServerContext) -> AlertWebhook:
@@ -67,6 +68,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *auth_routes(),
         *ui_routes(),
+        *settle_amount_routes(),
         *exchange_routes(),
         *network_routes(),
         *ui_health_routes(),
