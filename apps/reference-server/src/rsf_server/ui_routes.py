@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rsf_core import participants
+from rsf_core.datetime_writes import save_document
 from rsf_core.enums import OrderState, ReconStatus, SettlementStatus, SettleStatus, Strategy
 from rsf_core.models import Order, Reconciliation, RsfPayload, Settlement
 from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
@@ -98,7 +99,7 @@ async def update_order_due_dates(request: Request) -> Response:
         if order is None:
             raise ProblemError(404, f"Order {order_id} not found", details={"order_id": order_id})
         order.due_date = due
-        await order.save()
+        await save_document(order)
         updated.append(as_json(order))
     return ok(updated, f"{len(updated)} order(s) updated")
 

@@ -25,6 +25,7 @@ from rsf_observability.metrics import RsfMetrics, default_metrics
 
 from rsf_core import business_metrics
 from rsf_core.agency_client import AgencyClient, action_url
+from rsf_core.datetime_writes import set_document_fields, set_fields
 from rsf_core.enums import CollectedBy, ReconStatus, Role, SettlementStatus, SettleStatus, Strategy
 from rsf_core.errors import (
     NACK_NOT_PROCESSABLE,
@@ -197,9 +198,10 @@ async def trigger_recon(
                 updated_at=now,
             )
         )
-        await Settlement.get_pymongo_collection().update_one(
+        await set_fields(
+            Settlement.get_pymongo_collection(),
             {"_id": settlement.id},
-            {"$set": {"status": SettlementStatus.IN_RECON.value, "updated_at": now}},
+            {"status": SettlementStatus.IN_RECON.value, "updated_at": now},
         )
     return TriggerResult(exchange, [order.order_id for order, _, _ in plans])
 
@@ -229,13 +231,14 @@ async def process_on_recon(
     now = utcnow()
     if payload.get("error"):
         for open_recon in pending.values():
-            await open_recon.set(
+            await set_document_fields(
+                open_recon,
                 {
                     "recon_status": ReconStatus.ERROR,
                     "on_recon_error": dict(payload["error"]),
                     "answered_at": now,
                     "updated_at": now,
-                }
+                },
             )
         return ReconApplication(user_id=user_id, errored=sorted(pending))
     answers = payload["message"]["orders"]
@@ -288,7 +291,7 @@ async def _write_answers(
     metrics = metrics or default_metrics()
     accepted, rejected = [], []
     for recon, fields, discrepancy in plans:
-        await recon.set({**fields, "answered_at": now, "updated_at": now})
+        await set_document_fields(recon, {**fields, "answered_at": now, "updated_at": now})
         business_metrics.observe_recon_duration(metrics, recon.recon_date, now)
         if discrepancy is None:
             accepted.append(recon.order_id)
@@ -374,9 +377,10 @@ async def process_recon(
             )
         )
         if settlement is not None:
-            await Settlement.get_pymongo_collection().update_one(
+            await set_fields(
+                Settlement.get_pymongo_collection(),
                 {"_id": settlement.id},
-                {"$set": {"status": SettlementStatus.IN_RECON.value, "updated_at": now}},
+                {"status": SettlementStatus.IN_RECON.value, "updated_at": now},
             )
     user_id = next(iter(user_ids))
     return user_id, ReconApplication(user_id, pending=[plan[0].order_id for plan in plans])
@@ -488,8 +492,8 @@ async def move_to_ready(
         order_fields: dict[str, Any] = {"settle_status": SettleStatus.RECON.value}
         if recon.due_date is not None:
             order_fields["due_date"] = recon.due_date
-        await Order.get_pymongo_collection().update_one({"_id": order.id}, {"$set": order_fields})
-        await recon.set({"recon_status": ReconStatus.INACTIVE, "updated_at": now})
+        await set_fields(Order.get_pymongo_collection(), {"_id": order.id}, order_fields)
+        await set_document_fields(recon, {"recon_status": ReconStatus.INACTIVE, "updated_at": now})
     moved = [order.order_id for order, _ in plans]
     prepared: list[Settlement] = []
     if prepare:

@@ -22,6 +22,7 @@ from rsf_observability.metrics import RsfMetrics, default_metrics
 from rsf_core import business_metrics
 from rsf_core.acks import ack, nack
 from rsf_core.agency_client import AgencyClient, ExchangeResult, action_url
+from rsf_core.datetime_writes import set_fields, set_fields_many
 from rsf_core.enums import SettlementStatus, SettlementType
 from rsf_core.errors import BusinessRuleViolation, NotFound, ValidationFailed
 from rsf_core.models import Participant, RsfTransaction, Settlement, utcnow
@@ -162,9 +163,10 @@ async def trigger_settle(
             )
         return TriggerResult(exchange, changed)
     # NACK or no answer: the statuses stay; the reason is kept for the operator.
-    await Settlement.get_pymongo_collection().update_many(
+    await set_fields_many(
+        Settlement.get_pymongo_collection(),
         {"user_id": user_id, "order_id": {"$in": order_ids}},
-        {"$set": {"error": exchange.error_text, "updated_at": utcnow()}},
+        {"error": exchange.error_text, "updated_at": utcnow()},
     )
     business_metrics.record_settle_outcome(
         metrics, "NACK" if exchange.nacked else "ERROR", participant.role.value
@@ -177,26 +179,25 @@ async def _mark_pending(user_id: str, order_ids: Sequence[str], transaction_id: 
     collection = Settlement.get_pymongo_collection()
     changed = []
     for order_id in order_ids:
-        result = await collection.update_one(
+        modified = await set_fields(
+            collection,
             {
                 "user_id": user_id,
                 "order_id": order_id,
                 "status": {"$in": [status.value for status in SETTLEABLE_STATUSES]},
             },
             {
-                "$set": {
-                    "status": SettlementStatus.PENDING.value,
-                    "provider_status": SettlementStatus.PENDING.value,
-                    "self_status": SettlementStatus.PENDING.value,
-                    "initiated_date": now,
-                    "settled_date": None,
-                    "error": None,
-                    "updated_at": now,
-                },
-                "$push": {"transaction_ids": transaction_id},
+                "status": SettlementStatus.PENDING.value,
+                "provider_status": SettlementStatus.PENDING.value,
+                "self_status": SettlementStatus.PENDING.value,
+                "initiated_date": now,
+                "settled_date": None,
+                "error": None,
+                "updated_at": now,
             },
+            push={"transaction_ids": transaction_id},
         )
-        if result.modified_count:
+        if modified:
             changed.append(order_id)
     return changed
 
@@ -311,7 +312,7 @@ async def _write_updates(
     settled, not_settled, other = [], [], []
     for update in updates:
         settlement = update.settlement
-        await collection.update_one({"_id": settlement.id}, {"$set": update.fields})
+        await set_fields(collection, {"_id": settlement.id}, update.fields)
         if update.final_status is SettlementStatus.SETTLED:
             settled.append(settlement.order_id)
         elif update.final_status is SettlementStatus.NOT_SETTLED:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from rsf_core.datetime_writes import set_fields_many
 from rsf_core.enums import SettlementStatus
 from rsf_core.models import Settlement, utcnow
 
@@ -55,20 +56,15 @@ async def reset_stuck_settlements(
     cutoff = now - _threshold(older_than, older_than_minutes)
     failed = SettlementStatus.NOT_SETTLED.value
     collection = Settlement.get_pymongo_collection()
-    result = await collection.update_many(
+    reset = await set_fields_many(
+        collection,
         stuck_filter(cutoff),
-        {
-            "$set": {
-                "status": failed,
-                "error": TIMEOUT_RESET_ERROR,
-                "settled_date": now,
-                "updated_at": now,
-            }
-        },
+        {"status": failed, "error": TIMEOUT_RESET_ERROR, "settled_date": now, "updated_at": now},
     )
     for part in ("provider_status", "self_status"):
-        await collection.update_many(
+        await set_fields_many(
+            collection,
             {part: SettlementStatus.PENDING.value, "initiated_date": {"$lt": cutoff}},
-            {"$set": {part: failed, "updated_at": now}},
+            {part: failed, "updated_at": now},
         )
-    return int(result.modified_count)
+    return reset

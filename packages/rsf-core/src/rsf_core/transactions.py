@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from rsf_core.datetime_writes import set_document_fields, set_fields
 from rsf_core.models import RsfTransaction, utcnow
 
 __all__ = [
@@ -129,8 +130,10 @@ async def complete_incoming(
     }
     if user_id is not None:
         fields["user_id"] = user_id
-    await RsfTransaction.get_pymongo_collection().update_one(
-        _key_filter(transaction_id, action, message_id), {"$set": fields}
+    await set_fields(
+        RsfTransaction.get_pymongo_collection(),
+        _key_filter(transaction_id, action, message_id),
+        fields,
     )
 
 
@@ -172,7 +175,7 @@ async def store_outgoing(
     for _ in range(2):
         existing = await find_transaction(action, transaction_id, message_id)
         if existing is not None:
-            await existing.set(fields)
+            await set_document_fields(existing, fields)
             return existing
         document = RsfTransaction(context=dict(payload.get("context") or {}), **fields)
         try:

@@ -1,0 +1,150 @@
+"""Dates written by the settle flow stay BSON dates on nx-27017, so time windows find them.
+
+nx-27017 turns a datetime written through ``$set`` into a string; these tests read the raw
+documents with pymongo after the real flow steps and run the queries that depend on the dates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rsf_core.business_metrics import BusinessMetricsCollector
+from rsf_core.datetime_writes import set_document_fields, set_fields, set_fields_many
+from rsf_core.enums import SettlementStatus
+from rsf_core.models import RsfTransaction, Settlement, utcnow
+from rsf_core.payloads import generate_settle_np_np
+from rsf_core.settle_flow import trigger_settle
+from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
+from rsf_core.stuck import TIMEOUT_RESET_ERROR, reset_stuck_settlements
+
+from tests.core._ondc_network import (
+    OUR_ID,
+    SA_ID,
+    Network,
+    network_fixture,  # noqa: F401 (the "network" fixture)
+    on_settle_for,
+    stubs_fixture,  # noqa: F401 (the "stubs" fixture)
+)
+
+ACK = {"message": {"ack": {"status": "ACK"}}}
+ORDER_A = "DATES-1001"
+ORDER_B = "DATES-1002"
+
+
+async def _settle(network: Network, order_ids: list[str]) -> dict[str, Any]:
+    """Orders confirmed, prepared and sent to the agency, which ACKs: they are PENDING."""
+    for order_id in order_ids:
+        assert await network.deliver("on_confirm", network.on_confirm(order_id)) == ACK
+    await prepare_settlements(network.user_id, [PrepareRequest(o) for o in order_ids])
+    settle = await generate_settle_np_np(
+        network.user_id, order_ids, subscriber_id=OUR_ID, agency=network.agency
+    )
+    result = await trigger_settle(
+        network.user_id, settle, client=network.client, agency=network.agency
+    )
+    assert result.acked
+    assert sorted(result.order_ids) == sorted(order_ids)
+    return settle
+
+
+async def _raw(network: Network, order_id: str) -> dict[str, Any]:
+    found = await Settlement.get_pymongo_collection().find_one(
+        {"user_id": network.user_id, "order_id": order_id}
+    )
+    assert found is not None
+    return dict(found)
+
+
+async def test_settle_ack_and_on_settle_store_dates_that_time_windows_find(
+    network: Network,
+) -> None:
+    before = utcnow() - timedelta(seconds=1)
+    settle = await _settle(network, [ORDER_A])
+    pending = await _raw(network, ORDER_A)
+    assert pending["status"] == "PENDING"
+    assert isinstance(pending["initiated_date"], datetime)
+    assert isinstance(pending["updated_at"], datetime)
+    assert isinstance(pending["created_at"], datetime)
+    assert pending["transaction_ids"] == [settle["context"]["transaction_id"]]
+    settlements = Settlement.get_pymongo_collection()
+    assert await settlements.count_documents({"initiated_date": {"$gte": before}}) == 1
+
+    answer = on_settle_for(settle, {ORDER_A: "SETTLED"})
+    assert await network.deliver("on_settle", answer, sender=SA_ID) == ACK
+    settled = await _raw(network, ORDER_A)
+    assert settled["status"] == "SETTLED"
+    assert isinstance(settled["settled_date"], datetime)
+    assert await settlements.count_documents({"settled_date": {"$gte": before}}) == 1
+    stored = await RsfTransaction.get_pymongo_collection().find_one(
+        {
+            "context.action": "on_settle",
+            "context.transaction_id": answer["context"]["transaction_id"],
+        }
+    )
+    assert stored is not None
+    assert isinstance(stored["updated_at"], datetime)
+
+
+async def test_stuck_reset_finds_a_settlement_made_pending_by_the_settle_flow(
+    network: Network,
+) -> None:
+    await _settle(network, [ORDER_A])
+    assert await reset_stuck_settlements(now=utcnow() + timedelta(minutes=29)) == 0
+    assert await reset_stuck_settlements(now=utcnow() + timedelta(minutes=31)) == 1
+    reset = await _raw(network, ORDER_A)
+    assert (reset["status"], reset["error"]) == ("NOT_SETTLED", TIMEOUT_RESET_ERROR)
+    assert (reset["provider_status"], reset["self_status"]) == ("NOT_SETTLED", "NOT_SETTLED")
+    assert isinstance(reset["settled_date"], datetime)
+    assert isinstance(reset["initiated_date"], datetime)
+
+
+async def test_success_rate_is_a_number_after_a_real_on_settle(network: Network) -> None:
+    settle = await _settle(network, [ORDER_A, ORDER_B])
+    answer = on_settle_for(settle, {ORDER_A: "SETTLED", ORDER_B: "NOT_SETTLED"})
+    assert await network.deliver("on_settle", answer, sender=SA_ID) == ACK
+    snapshot = await BusinessMetricsCollector(network.metrics).refresh()
+    assert (snapshot.settled, snapshot.not_settled) == (1, 1)
+    assert snapshot.success_rate_percent == 50.0
+    gauge = network.metrics.registry.get_sample_value("settlement_success_rate_percent")
+    assert gauge == 50.0
+
+
+async def test_a_write_whose_filter_stopped_matching_changes_nothing(network: Network) -> None:
+    await _settle(network, [ORDER_A])
+    settlements = Settlement.get_pymongo_collection()
+    guard = {"user_id": network.user_id, "order_id": ORDER_A, "status": "PREPARED"}
+    assert await set_fields(settlements, guard, {"settled_date": utcnow()}) == 0
+    assert await set_fields_many(settlements, guard, {"settled_date": utcnow()}) == 0
+    assert (await _raw(network, ORDER_A))["settled_date"] is None
+
+
+async def test_many_with_an_id_filter_writes_each_matching_document(network: Network) -> None:
+    await _settle(network, [ORDER_A, ORDER_B])
+    settlements = Settlement.get_pymongo_collection()
+    first = await _raw(network, ORDER_A)
+    when = utcnow()
+    changed = await set_fields_many(
+        settlements, {"_id": {"$in": [first["_id"]]}}, {"settled_date": when, "error": "x"}
+    )
+    assert changed == 1
+    assert (await _raw(network, ORDER_A))["settled_date"] == when
+    assert (await _raw(network, ORDER_B))["settled_date"] is None
+
+
+async def test_document_fields_are_encoded_and_kept_in_memory(network: Network) -> None:
+    await _settle(network, [ORDER_A])
+    settlement = await Settlement.find_one({"user_id": network.user_id, "order_id": ORDER_A})
+    assert settlement is not None
+    when = utcnow()
+    fields = {
+        "status": SettlementStatus.SETTLED,
+        "settled_date": when,
+        "inter_np_settlement": Decimal("1.50"),
+    }
+    await set_document_fields(settlement, fields)
+    assert (settlement.status, settlement.settled_date) == (SettlementStatus.SETTLED, when)
+    raw = await _raw(network, ORDER_A)
+    assert (raw["status"], raw["inter_np_settlement"]) == ("SETTLED", "1.50")
+    assert isinstance(raw["settled_date"], datetime)
