@@ -11,9 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from rsf_core.business_metrics import BusinessMetricsCollector
-from rsf_core.datetime_writes import set_document_fields, set_fields, set_fields_many
+from rsf_core.datetime_writes import (
+    save_document,
+    set_document_fields,
+    set_fields,
+    set_fields_many,
+)
 from rsf_core.enums import SettlementStatus
-from rsf_core.models import RsfTransaction, Settlement, utcnow
+from rsf_core.models import Order, RsfTransaction, Settlement, utcnow
 from rsf_core.payloads import generate_settle_np_np
 from rsf_core.settle_flow import trigger_settle
 from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
@@ -148,3 +153,19 @@ async def test_document_fields_are_encoded_and_kept_in_memory(network: Network) 
     raw = await _raw(network, ORDER_A)
     assert (raw["status"], raw["inter_np_settlement"]) == ("SETTLED", "1.50")
     assert isinstance(raw["settled_date"], datetime)
+
+
+async def test_saving_an_edited_order_keeps_every_date(network: Network) -> None:
+    """The UI's due-date edit, written as one replace of the loaded order."""
+    assert await network.deliver("on_confirm", network.on_confirm(ORDER_A)) == ACK
+    order = await Order.find_one({"user_id": network.user_id, "order_id": ORDER_A})
+    assert order is not None
+    due = utcnow() + timedelta(days=3)
+    order.due_date = due
+    await save_document(order)
+    raw = await Order.get_pymongo_collection().find_one({"_id": order.id})
+    assert raw is not None
+    assert raw["due_date"] == due
+    assert isinstance(raw["created_at"], datetime)
+    assert isinstance(raw["updated_at"], datetime)
+    assert await Order.get_pymongo_collection().count_documents({"due_date": {"$gte": due}}) == 1

@@ -129,8 +129,9 @@ async def set_document_fields(document: Document, fields: Mapping[str, Any]) -> 
 async def save_document(document: Document) -> None:
     """``document.save()`` of a stored document, as one ``replace_one`` by ``_id``.
 
-    Beanie's ``save`` writes the whole document through ``$set``, which turns every date into a
-    string on nx-27017.
+    Beanie's ``save`` is an upserting ``$set`` of the whole document. Dates were seen to survive
+    that on nx-27017 (unlike a ``$set`` of some fields), but ``replace_one`` is the write nx is
+    known to store dates from, so edits of a loaded document do not depend on that behaviour.
     """
     await (
         type(document)
