@@ -118,6 +118,37 @@ def _due_date(entry: Mapping[str, Any], path: str) -> datetime | None:
     return parse_timestamp(value, path) if value else None
 
 
+def _pending_recon(
+    user_id: str,
+    order: Order,
+    settlement: Settlement | None,
+    claim: Mapping[str, Any],
+    *,
+    ids: tuple[str | None, str | None],
+    status: ReconStatus,
+    due_date: datetime | None,
+    now: datetime,
+) -> Reconciliation:
+    """A recon just sent (SENT_PENDING) or just received (RECEIVED_PENDING) for one order."""
+    collector_id, receiver_id = _parties(order, settlement)
+    return Reconciliation(
+        user_id=user_id,
+        order_id=order.order_id,
+        collector_id=collector_id,
+        receiver_id=receiver_id,
+        settlement_id=str(claim["id"]),
+        payment_id=claim.get("payment_id"),
+        transaction_id=ids[0],
+        message_id=ids[1],
+        recon_status=status,
+        recon_breakdown=_figures(claim),
+        due_date=due_date,
+        recon_date=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def _upsert_recon(recon: Reconciliation) -> None:
     """One recon per (user_id, order_id): a new recon replaces a closed or rejected one."""
     existing = await Reconciliation.find_one({"user_id": recon.user_id, "order_id": recon.order_id})
@@ -179,23 +210,16 @@ async def trigger_recon(
     now = utcnow()
     for order, settlement, entry in plans:
         claim = entry["settlements"][0]
-        collector_id, receiver_id = _parties(order, settlement)
         await _upsert_recon(
-            Reconciliation(
-                user_id=user_id,
-                order_id=order.order_id,
-                collector_id=collector_id,
-                receiver_id=receiver_id,
-                settlement_id=str(claim["id"]),
-                payment_id=claim.get("payment_id"),
-                transaction_id=exchange.transaction_id,
-                message_id=exchange.message_id,
-                recon_status=ReconStatus.SENT_PENDING,
-                recon_breakdown=_figures(claim),
+            _pending_recon(
+                user_id,
+                order,
+                settlement,
+                claim,
+                ids=(exchange.transaction_id, exchange.message_id),
+                status=ReconStatus.SENT_PENDING,
                 due_date=_due_date(claim, "due_date"),
-                recon_date=now,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
         )
         await set_fields(
@@ -357,23 +381,16 @@ async def process_recon(
         raise BusinessRuleViolation("One recon must concern one participant's orders")
     now = utcnow()
     for order, settlement, claim, user_id, due_date in plans:
-        collector_id, receiver_id = _parties(order, settlement)
         await _upsert_recon(
-            Reconciliation(
-                user_id=user_id,
-                order_id=order.order_id,
-                collector_id=collector_id,
-                receiver_id=receiver_id,
-                settlement_id=str(claim["id"]),
-                payment_id=claim.get("payment_id"),
-                transaction_id=str(context["transaction_id"]),
-                message_id=str(context["message_id"]),
-                recon_status=ReconStatus.RECEIVED_PENDING,
-                recon_breakdown=_figures(claim),
+            _pending_recon(
+                user_id,
+                order,
+                settlement,
+                claim,
+                ids=(str(context["transaction_id"]), str(context["message_id"])),
+                status=ReconStatus.RECEIVED_PENDING,
                 due_date=due_date,
-                recon_date=now,
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
         )
         if settlement is not None:
