@@ -25,12 +25,26 @@ RECORD_ATTRIBUTES = ("correlationId", "trace_id", "span_id")
 _install_lock = threading.Lock()
 
 
+_NO_IDS: tuple[None, None] = (None, None)
+# The last span context seen and its hex ids: a request's records (access, audit, app lines)
+# share one span, so the two ``format`` calls run once per span, not once per record. The
+# reference held keeps the object alive, so an identity match cannot be a recycled id; one
+# tuple read/written whole is safe across threads.
+_last_ids: tuple[object, tuple[str | None, str | None]] = (object(), _NO_IDS)
+
+
 def current_trace_ids() -> tuple[str | None, str | None]:
     """``(trace_id, span_id)`` as W3C hex of the current span, or ``(None, None)``."""
+    global _last_ids
     span_context = trace.get_current_span().get_span_context()
+    last = _last_ids
+    if span_context is last[0]:
+        return last[1]
     if not span_context.is_valid:
-        return None, None
-    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+        return _NO_IDS
+    ids = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+    _last_ids = (span_context, ids)
+    return ids
 
 
 def enrich_record(record: logging.LogRecord) -> None:
