@@ -25,6 +25,7 @@ from rsf_observability._body import (
 )
 from rsf_observability.audit_sink import AuditEntry, AuditSink
 from rsf_observability.context import get_correlation_id
+from rsf_observability.log_format import iso_utc_timestamp
 from rsf_observability.sanitize import escape_control, normalise_keys, redact
 from rsf_observability.settings import ObservabilitySettings
 
@@ -42,10 +43,6 @@ def _context_field(context: Mapping[str, Any], key: str) -> str | None:
         return None
     text = str(value)[:_FIELD_MAX_CHARS]
     return escape_control(text) if text else None
-
-
-def _iso_utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _route_template(scope: Scope) -> str | None:
@@ -84,7 +81,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
 
-        arrived = datetime.now(UTC)
+        arrived_at = time.time()
         start = time.perf_counter()
         peeked, receive = await peek_request_body(receive, self.request_max_bytes)
         body = parse_json(peeked.head, peeked.complete)
@@ -102,7 +99,7 @@ class AuditMiddleware:
                     "type": "audit",
                     "operation": escape_control(scope["path"]),
                     "method": str(scope.get("method", "")),
-                    "timestamp": _iso_utc(arrived),
+                    "timestamp": iso_utc_timestamp(arrived_at),
                     "participant": participant,
                     "transactionId": transaction_id,
                     "messageId": message_id,
@@ -114,6 +111,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
 
+        arrived = datetime.fromtimestamp(arrived_at, UTC)
         observer = ResponseObserver(limit=self.response_max_bytes)
         written = False
 
