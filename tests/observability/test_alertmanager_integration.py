@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from rsf_observability.alert_handlers import AlertHandlers
 from rsf_observability.alert_memory_store import InMemoryAlertStore
 from rsf_observability.alert_router import AlertWebhook
@@ -26,6 +24,7 @@ from starlette.applications import Starlette
 
 from tests.support.binaries import require_binary
 from tests.support.polling import async_wait_until
+from tests.support.uvicorn_server import serve_on_loopback as _serve
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 
@@ -91,21 +90,6 @@ def _alertmanager(tmp_path: Path, config: dict[str, Any]) -> Iterator[str]:
             proc.kill()
             proc.wait(10)
         log.close()
-
-
-@contextlib.asynccontextmanager
-async def _serve(app: Starlette) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
-    try:
-        await async_wait_until(lambda: server.started or task.done(), timeout=10)
-        assert server.started
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def _ready(client: httpx.AsyncClient, base: str) -> bool:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import re
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from logging.handlers import QueueHandler, QueueListener
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 from rsf_observability import (
     AccessLogMiddleware,
@@ -35,7 +34,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from tests.support.log_capture import capture_logs
-from tests.support.polling import async_wait_until, wait_until
+from tests.support.polling import wait_until
+from tests.support.uvicorn_server import serve_on_loopback
 
 ID_FORMAT = re.compile(r"req_\d{13}_[0-9a-z]{9}")
 app_logger = logging.getLogger("tests.correlation.app")
@@ -277,18 +277,8 @@ async def test_starlette_body_limit_413_carries_the_id_also_when_raised_in_a_mid
     assert [r for r in logs.records if r.name == "rsf.errors"] == []  # a size limit is no crash
 
 
-@asynccontextmanager
-async def serve(app: object) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="info", lifespan="off")  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        await async_wait_until(lambda: server.started, timeout=10)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def serve(app: Any) -> AbstractAsyncContextManager[str]:
+    return serve_on_loopback(app, log_level="info")
 
 
 async def test_under_uvicorn_a_crash_is_a_json_500_and_the_server_prints_no_trace() -> None:

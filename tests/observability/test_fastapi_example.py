@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -26,7 +23,7 @@ from starlette.types import ASGIApp
 
 from examples import fastapi_app
 from tests.support.log_capture import capture_logs
-from tests.support.polling import async_wait_until
+from tests.support.uvicorn_server import serve_on_loopback as _serve
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
@@ -164,20 +161,6 @@ async def test_crash_and_unknown_route_answer_json_with_the_id(
     assert crash_span.status.is_ok is False
     assert [e.name for e in crash_span.events] == ["exception"]
     assert unknown_span.name == "GET"
-
-
-@asynccontextmanager
-async def _serve(app: ASGIApp) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        await async_wait_until(lambda: server.started, timeout=10)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_relay_carries_trace_and_correlation_to_the_downstream(

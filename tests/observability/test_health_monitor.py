@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import generate_latest
 from rsf_observability.health import (
     CheckResult,
@@ -23,13 +20,14 @@ from rsf_observability.health_checks import (
 )
 from rsf_observability.metrics import RsfMetrics
 from rsf_observability.settings import ObservabilitySettings
-from rsf_server.embedded_store import EmbeddedStore, free_port
+from rsf_server.embedded_store import EmbeddedStore
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.polling import async_wait_until
+from tests.support.uvicorn_server import serve_on_loopback as _serve
 
 
 def _monitor(**kwargs: float) -> HealthMonitor:
@@ -229,21 +227,6 @@ async def test_system_resources_against_thresholds() -> None:
     assert strict.status is HealthState.UNHEALTHY
     assert strict.error is not None
     assert "memory" in strict.error
-
-
-@contextlib.asynccontextmanager
-async def _serve(app: Starlette) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
-    try:
-        await async_wait_until(lambda: server.started or task.done(), timeout=10)
-        assert server.started
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_http_check_against_a_real_server() -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from tests.support.log_capture import capture_logs
-from tests.support.polling import async_wait_until
+from tests.support.uvicorn_server import serve_on_loopback
 
 SETTINGS = ObservabilitySettings(service_name="instrument-test", environment="test")
 
@@ -225,18 +223,8 @@ def test_instrumenting_an_app_twice_is_refused() -> None:
 # --- lifespan, under a real server ----------------------------------------------------------
 
 
-@asynccontextmanager
-async def _serve(app: ASGIApp) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        await async_wait_until(lambda: server.started, timeout=10)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def _serve(app: Any) -> AbstractAsyncContextManager[str]:
+    return serve_on_loopback(app, lifespan="on")
 
 
 async def test_lifespan_wraps_the_apps_own_and_runs_the_background_tasks() -> None:
