@@ -8,6 +8,7 @@ and ``span_id`` and outbound httpx calls (``outbound``) carry its ``traceparent`
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ from urllib.parse import urlsplit
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rsf_observability.context import get_correlation_id
 from rsf_observability.routes import route_template
+from rsf_observability.server_span import ServerSpanStarter, put_attribute
 from rsf_observability.tracing import TRACER_NAME
 
 CORRELATION_ID_ATTRIBUTE: Final = "rsf.correlation_id"
@@ -69,25 +71,37 @@ class _PropagationFields:
 _FIELDS: Final = _PropagationFields()
 
 
-def _parent_context(scope: Scope) -> otel_context.Context:
+def _parent_context(scope: Scope, propagated: bool) -> otel_context.Context:
     """``propagate.extract`` of the request's headers, skipped when none of them is a
     propagation header: extract then returns an empty context (a root span), and so do we."""
-    names = _FIELDS.names()
-    if any(key in names for key, _ in scope.get("headers", ())):
+    if propagated:
         return propagate.extract(scope, getter=_GETTER)
     return _NO_PARENT
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _scan_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bool]:
+    """One pass over the request headers: the first Host, the first User-Agent, and whether any
+    header is one the global propagator reads."""
+    names = _FIELDS.names()
+    host = agent = None
+    propagated = False
     for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key == b"host":
+            if host is None:
+                host = value
+        elif key == b"user-agent":
+            if agent is None:
+                agent = value
+        elif key in names:
+            propagated = True
+    return host, agent, propagated
 
 
+@functools.lru_cache(maxsize=256)
 def _split_host(host: str) -> tuple[str | None, int | None]:
     """``host[:port]`` -> (lower-cased host, port); ``urlsplit`` only for the unusual forms
-    (IPv6 literals, anything odd), which it validates (``ValueError`` on a bad port)."""
+    (IPv6 literals, anything odd), which it validates (``ValueError`` on a bad port).
+    Cached: a server answers to a handful of host names."""
     name, colon, port = host.rpartition(":")
     if not colon:
         name, port = host, ""
@@ -100,41 +114,39 @@ def _split_host(host: str) -> tuple[str | None, int | None]:
     return parts.hostname, parts.port
 
 
-def _server_attributes(scope: Scope) -> dict[str, Any]:
+def _server_attributes(scope: Scope, host: bytes | None, attributes: dict[str, Any]) -> None:
     """``server.address``/``server.port`` from the Host header, else the socket the server bound."""
-    host = _header(scope, b"host")
     if host:
         try:
-            address, port = _split_host(host)
+            address, port = _split_host(host.decode("latin-1"))
         except ValueError:
-            return {}
+            return
         port = port or _DEFAULT_PORTS.get(scope.get("scheme", "http"))
     else:
         address, port = scope.get("server") or (None, None)
-    attributes: dict[str, Any] = {}
     if address:
         attributes["server.address"] = address
         if port:
             attributes["server.port"] = port
-    return attributes
 
 
-def _request_attributes(scope: Scope, method: str) -> dict[str, Any]:
+def _request_attributes(
+    scope: Scope, method: str, host: bytes | None, user_agent: bytes | None
+) -> dict[str, Any]:
     """The semantic-convention attributes known before the app runs (no query: it may hold secrets)."""
     attributes: dict[str, Any] = {
         "http.request.method": method,
         "url.path": scope.get("path", ""),
         "url.scheme": scope.get("scheme", "http"),
-        **_server_attributes(scope),
     }
+    _server_attributes(scope, host, attributes)
     if method == "_OTHER":
         attributes["http.request.method_original"] = scope.get("method", "")
     client = scope.get("client")
     if client:
         attributes["client.address"] = client[0]
-    user_agent = _header(scope, b"user-agent")
     if user_agent is not None:
-        attributes["user_agent.original"] = user_agent
+        attributes["user_agent.original"] = user_agent.decode("latin-1")
     if scope.get("http_version"):
         attributes["network.protocol.version"] = scope["http_version"]
     correlation_id = get_correlation_id()
@@ -174,11 +186,11 @@ class TracingMiddleware:
     app: ASGIApp
     tracer_provider: trace.TracerProvider | None = None
     skip: Callable[[Scope], bool] | None = None
-    _tracer: trace.Tracer = field(init=False, repr=False)
+    _start_span: ServerSpanStarter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         provider = self.tracer_provider or trace.get_tracer_provider()
-        self._tracer = provider.get_tracer(TRACER_NAME)
+        self._start_span = ServerSpanStarter(provider.get_tracer(TRACER_NAME))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (self.skip is not None and self.skip(scope)):
@@ -188,12 +200,10 @@ class TracingMiddleware:
         raw_method = scope.get("method", "")
         method = raw_method if raw_method in _KNOWN_METHODS else "_OTHER"
         span_method = "HTTP" if method == "_OTHER" else method
-        parent = _parent_context(scope)
-        span = self._tracer.start_span(
-            span_method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=_request_attributes(scope, method),
+        host, user_agent, propagated = _scan_headers(scope)
+        parent = _parent_context(scope, propagated)
+        span = self._start_span(
+            span_method, parent, _request_attributes(scope, method, host, user_agent)
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         finished_at: int | None = None
@@ -231,7 +241,7 @@ def _is_last(kind: str, message: Message, trailers: bool) -> bool:
 
 
 def _response_started(span: Span, status: int) -> None:
-    span.set_attribute("http.response.status_code", status)
+    put_attribute(span, "http.response.status_code", status)
     if status >= 500:
         span.set_attribute("error.type", str(status))
         span.set_status(Status(StatusCode.ERROR))
@@ -240,5 +250,5 @@ def _response_started(span: Span, status: int) -> None:
 def _name_after_route(span: Span, span_method: str, scope: Scope) -> None:
     template = route_template(scope)
     if template is not None:
-        span.set_attribute("http.route", template)
+        put_attribute(span, "http.route", template)
         span.update_name(f"{span_method} {template}")
