@@ -47,22 +47,31 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
 @dataclass(frozen=True)
 class PathSkipper:
-    """Decides in one set lookup (plus one regex for globs) whether a path goes unmeasured."""
+    """Decides whether a path goes unmeasured: a set lookup, a ``startswith`` for ``prefix/*``
+    patterns, and one regex only for other globs."""
 
     patterns: tuple[str, ...]
     _exact: frozenset[str] = field(init=False)
+    _prefixes: tuple[str, ...] = field(init=False)
     _glob: re.Pattern[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        exact = frozenset(p for p in self.patterns if not any(c in p for c in "*?["))
-        globs = [fnmatch.translate(p) for p in self.patterns if p not in exact]
+        exact = frozenset(p for p in self.patterns if not _is_glob(p))
+        prefixes = tuple(p[:-1] for p in self.patterns if p.endswith("*") and not _is_glob(p[:-1]))
+        rest = [p for p in self.patterns if p not in exact and p[:-1] not in prefixes]
         object.__setattr__(self, "_exact", exact)
-        object.__setattr__(self, "_glob", re.compile("|".join(globs)) if globs else None)
+        object.__setattr__(self, "_prefixes", prefixes)
+        pattern = "|".join(fnmatch.translate(p) for p in rest)
+        object.__setattr__(self, "_glob", re.compile(pattern) if rest else None)
 
     def __call__(self, path: str) -> bool:
-        if path in self._exact:
+        if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
             return True
         return self._glob is not None and self._glob.match(path) is not None
 

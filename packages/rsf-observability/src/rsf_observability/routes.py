@@ -28,6 +28,10 @@ UNMATCHED = "<unmatched>"
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-zA-Z_][a-zA-Z0-9_]*)?}")
 
 
+_MEMO = "rsf.route_template"
+"""Scope key of the last answer, with the route it was computed for: several layers ask."""
+
+
 def route_template(scope: Mapping[str, Any]) -> str | None:
     """The template of the route that served this (finished or routed) request, else ``None``.
 
@@ -36,6 +40,16 @@ def route_template(scope: Mapping[str, Any]) -> str | None:
     router did not match, or that no route matched at all, gives ``None``.
     """
     route = scope.get("route")
+    memo = scope.get(_MEMO)
+    if memo is not None and memo[0] is route:
+        return memo[1]  # type: ignore[no-any-return]
+    template = _template(scope, route)
+    if isinstance(scope, dict):
+        scope[_MEMO] = (route, template)
+    return template
+
+
+def _template(scope: Mapping[str, Any], route: Any) -> str | None:
     included = _fastapi_included_path(scope, route)
     if included is not None:
         own, consumed = included
