@@ -1,0 +1,520 @@
+"""The ``/metrics`` body of a registry as prometheus_client renders it, without redoing the work.
+
+``prometheus_client``'s ``generate_latest`` calls every collector's ``collect()``, which builds a
+``Metric`` and one ``Sample`` namedtuple per series, then escapes and sorts every label again:
+about half a second for 19k samples. Scrapes mostly see the same series with few values changed,
+so for the plain metric types (``Counter``, ``Gauge``, ``Histogram``, ``Summary``) holding
+in-process values, this encoder keeps per series the line prefixes (``name{labels} ``), rendered
+once by prometheus_client's own encoder so the bytes are the library's, and the series' last text,
+reused while its values have not changed; per metric family it keeps the whole body, reused while
+no series of the family changed.
+
+Anything else goes through prometheus_client: per collector for custom collectors, ``Info``,
+``Enum``, callback gauges and (OpenMetrics only) families carrying exemplars; for the whole
+registry when the values are not in-process (multiprocess mode), when the encoder is not one of
+prometheus_client's two text encoders, or when the library's private attributes this relies on
+(``CollectorRegistry._collector_to_names``, ``_lock``, ``_metrics``, ``_value``...) are not
+there. Renders of one registry are serialised by a lock; updates keep running while a render
+reads each value once, and every line is formatted from that one reading.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+import prometheus_client.metrics as _client_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, values
+from prometheus_client import exposition as _text
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as _openmetrics
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+_go: Callable[[float], str] = floatToGoString
+"""prometheus_client's value formatting (``+Inf``, ``NaN``, Go's exponents), untyped there."""
+
+Encoder = Callable[[Collector], bytes]
+"""What ``prometheus_client.exposition.choose_encoder`` returns: registry in, body out."""
+
+MAX_FORMATS = 8
+"""Distinct encoder settings (format, escaping, version) cached per registry; more go uncached."""
+
+_VALUE = attrgetter("_value")
+_CREATED = attrgetter("_created")
+_EXEMPLAR = attrgetter("_exemplar")
+_ZERO = _go(0.0)
+_STRINGS: dict[float, str] = {}
+_STRINGS_MAX = 4096
+
+
+def _value_string(value: float) -> str:
+    """``_go`` through a small memo: a scrape repeats the same counts many times over."""
+    found = _STRINGS.get(value)
+    if found is None:
+        found = _go(value)
+        if value and value == value:  # 0.0 and -0.0 are one key but two strings; NaN no key
+            if len(_STRINGS) >= _STRINGS_MAX:
+                _STRINGS.clear()
+            _STRINGS[value] = found
+    return found
+
+
+class _Unsupported(Exception):
+    """The fast path does not understand this registry, collector or series."""
+
+
+class _Metrics:
+    """A collector of ready-made metric families, to hand to a prometheus_client encoder."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+
+@dataclass(frozen=True)
+class _Format:
+    """One negotiated encoder: how its output is laid out around the sample lines."""
+
+    key: Hashable
+    encode: Encoder
+    openmetrics: bool
+    trailer: bytes
+
+    def library(self, metrics: Iterable[Metric]) -> bytes:
+        """prometheus_client's text of ``metrics``, without the format's end marker."""
+        body = self.encode(_Metrics(metrics))
+        if self.trailer:
+            if not body.endswith(self.trailer):
+                raise _Unsupported("no end marker")
+            body = body[: -len(self.trailer)]
+        return body
+
+
+def _format_key(encode: Encoder) -> tuple[bool, Hashable] | None:
+    """(OpenMetrics?, settings) of one of prometheus_client's two encoders, else None."""
+    func: object = encode
+    keywords: dict[str, Any] = {}
+    if isinstance(encode, functools.partial):
+        if encode.args:
+            return None
+        func, keywords = encode.func, dict(encode.keywords)
+    if func is _text.generate_latest:
+        openmetrics = False
+    elif func is _openmetrics.generate_latest:
+        openmetrics = True
+    else:
+        return None
+    try:
+        key = (openmetrics, tuple(sorted(keywords.items())))
+        hash(key)
+    except TypeError:
+        return None
+    return openmetrics, key
+
+
+# --- the supported metric types ------------------------------------------------------------
+
+
+_Layout = list[tuple[str, dict[str, str]]]
+"""(sample suffix, sample labels) of one series, in prometheus_client's order, without _created."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one prometheus_client metric class keeps its values and lays out its samples."""
+
+    value_objects: Callable[[Any], Sequence[Any]]
+    layout: Callable[[Any], _Layout]
+    samples: Callable[[Any, list[float]], Sequence[float]]
+    created: bool
+    exemplars: bool
+
+
+def _same(_: Any, raw: list[float]) -> Sequence[float]:
+    return raw
+
+
+def _histogram_layout(child: Any) -> _Layout:
+    bounds: list[float] = child._upper_bounds
+    layout: _Layout = [("_bucket", {"le": _go(b)}) for b in bounds]
+    layout.append(("_count", {}))
+    if bounds[0] >= 0:
+        layout.append(("_sum", {}))
+    return layout
+
+
+def _histogram_samples(child: Any, raw: list[float]) -> Sequence[float]:
+    """Cumulative buckets, count and sum, added up in the order prometheus_client adds them."""
+    samples = list(itertools.accumulate(raw[:-1], initial=0.0))[1:]
+    samples.append(samples[-1])
+    if child._upper_bounds[0] >= 0:
+        samples.append(raw[-1])
+    return samples
+
+
+_KINDS: dict[type, _Kind] = {
+    Counter: _Kind(
+        value_objects=lambda c: (c._value,),
+        layout=lambda c: [("_total", {})],
+        samples=_same,
+        created=True,
+        exemplars=True,
+    ),
+    Gauge: _Kind(
+        value_objects=lambda c: (c._value,),
+        layout=lambda c: [("", {})],
+        samples=_same,
+        created=False,
+        exemplars=False,
+    ),
+    Summary: _Kind(
+        value_objects=lambda c: (c._count, c._sum),
+        layout=lambda c: [("_count", {}), ("_sum", {})],
+        samples=_same,
+        created=True,
+        exemplars=False,
+    ),
+    Histogram: _Kind(
+        value_objects=lambda c: (*c._buckets, c._sum),
+        layout=_histogram_layout,
+        samples=_histogram_samples,
+        created=True,
+        exemplars=True,
+    ),
+}
+
+
+# --- one series: a labelled child, or an unlabelled metric itself ----------------------------
+
+
+@dataclass(frozen=True)
+class _Prefixes:
+    main: tuple[str, ...]
+    created: str
+
+
+@dataclass
+class _Series:
+    """One child's layout, its line prefixes and its last rendered text, per format."""
+
+    child: Any
+    kind: _Kind
+    labels: dict[str, str]
+    layout: _Layout
+    objects: tuple[Any, ...]
+    prefixes: dict[Hashable, _Prefixes] = field(default_factory=dict)
+    rendered: dict[Hashable, tuple[list[float], float | None, str, str]] = field(
+        default_factory=dict
+    )
+
+    @classmethod
+    def admit(cls, kind: _Kind, labelnames: Sequence[str], child: Any) -> _Series:
+        """Checked against the library's own sample list, so a changed layout is caught here."""
+        if "_child_samples" in vars(child):  # Gauge.set_function
+            raise _Unsupported("callback value")
+        objects = tuple(kind.value_objects(child))
+        if any(type(o) is not values.MutexValue for o in objects):
+            raise _Unsupported("not an in-process value")
+        layout = kind.layout(child)
+        library = [(s.name, s.labels) for s in child._child_samples() if s.name != "_created"]
+        if library != layout:
+            raise _Unsupported("unexpected samples")
+        labels = dict(zip(labelnames, child._labelvalues, strict=True))
+        return cls(child, kind, labels, layout, objects)
+
+    def prefixes_for(self, fmt: _Format, family: _Family) -> _Prefixes:
+        found = self.prefixes.get(fmt.key)
+        if found is None:
+            found = self.prefixes[fmt.key] = self._probe(fmt, family)
+        return found
+
+    def _probe(self, fmt: _Format, family: _Family) -> _Prefixes:
+        """Render the series at 0.0 with prometheus_client and cut the value off every line."""
+        name = family.description.name
+        probe = family.bare_metric()
+        for suffix, labels in self.layout:
+            probe.add_sample(name + suffix, {**self.labels, **labels}, 0.0)
+        if self.kind.created:
+            probe.add_sample(name + "_created", dict(self.labels), 0.0)
+        text = fmt.library([probe]).decode()
+        header = family.headers_for(fmt)
+        lines = text[len(header.family) :].split("\n")
+        main = lines[: len(self.layout)]
+        created = lines[-2] if self.kind.created else f" {_ZERO}"
+        if not all(line.endswith(f" {_ZERO}") for line in [*main, created]):
+            raise _Unsupported("unexpected sample line")
+        prefixes = _Prefixes(tuple(line[: -len(_ZERO)] for line in main), created[: -len(_ZERO)])
+        zero_created = 0.0 if self.kind.created else None
+        body, created_text = self._lines(prefixes, [0.0] * len(self.layout), zero_created, fmt)
+        expected = header.family + body + (header.created + created_text if created_text else "")
+        if text != expected:
+            raise _Unsupported("unexpected layout")
+        return prefixes
+
+    def _lines(
+        self, prefixes: _Prefixes, samples: Sequence[float], created: float | None, fmt: _Format
+    ) -> tuple[str, str]:
+        strings = _STRINGS
+        body = "".join(
+            [
+                p + (strings.get(v) or _value_string(v)) + "\n"
+                for p, v in zip(prefixes.main, samples, strict=True)
+            ]
+        )
+        if created is None:
+            return body, ""
+        line = prefixes.created + _value_string(created) + "\n"
+        return (body + line, "") if fmt.openmetrics else (body, line)
+
+    def render(
+        self, fmt: _Format, family: _Family, raw: list[float], created: float | None
+    ) -> tuple[str, str]:
+        """(series text, its ``_created`` line for the text format's separate family)."""
+        last = self.rendered.get(fmt.key)
+        if last is not None and last[0] == raw and last[1] == created:
+            return last[2], last[3]
+        prefixes = self.prefixes_for(fmt, family)
+        body, created_line = self._lines(prefixes, self.kind.samples(self.child, raw), created, fmt)
+        self.rendered[fmt.key] = (raw, created, body, created_line)
+        return body, created_line
+
+
+# --- one metric family: a registered Counter, Gauge, Histogram or Summary -------------------
+
+
+@dataclass(frozen=True)
+class _Headers:
+    family: str
+    created: str
+
+
+@dataclass
+class _Body:
+    """A family's last text in one format and what it was rendered from."""
+
+    generation: int
+    raw: list[float]
+    created: list[float] | None
+    texts: list[str]
+    created_lines: list[str]
+    data: bytes
+
+
+@dataclass
+class _Family:
+    """One registered metric, its series in the library's order, and its last body per format."""
+
+    metric: Any
+    kind: _Kind
+    description: Metric
+    children: list[Any] = field(default_factory=list)
+    series: list[_Series] = field(default_factory=list)
+    objects: list[Any] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    generation: int = 0
+    headers: dict[Hashable, _Headers] = field(default_factory=dict)
+    bodies: dict[Hashable, _Body] = field(default_factory=dict)
+
+    @classmethod
+    def admit(cls, metric: Collector) -> _Family | None:
+        kind = _KINDS.get(type(metric))
+        if kind is None or "collect" in vars(metric):
+            return None
+        described = list(metric.describe())  # type: ignore[attr-defined]
+        if len(described) != 1:
+            return None
+        return cls(metric, kind, described[0])
+
+    def bare_metric(self) -> Metric:
+        d = self.description
+        return Metric(d.name, d.documentation, d.type, d.unit)
+
+    def headers_for(self, fmt: _Format) -> _Headers:
+        found = self.headers.get(fmt.key)
+        if found is None:
+            family = fmt.library([self.bare_metric()]).decode()
+            created = ""
+            if self.kind.created and not fmt.openmetrics:
+                probe = self.bare_metric()
+                probe.add_sample(self.description.name + "_created", {}, 0.0)
+                text = fmt.library([probe]).decode()
+                if not text.startswith(family):
+                    raise _Unsupported("unexpected header")
+                created = text[len(family) : text.rindex("\n", 0, len(text) - 1) + 1]
+            found = self.headers[fmt.key] = _Headers(family, created)
+        return found
+
+    def _current_children(self) -> list[Any]:
+        metric = self.metric
+        if metric._labelnames and not metric._labelvalues:
+            with metric._lock:
+                return list(metric._metrics.values())
+        return [metric]
+
+    def _refresh_children(self) -> None:
+        children = self._current_children()
+        if children == self.children:
+            return
+        known = {id(s.child): s for s in self.series}  # alive: self.series holds them
+        labelnames = self.metric._labelnames
+        self.series = [
+            known.get(id(c)) or _Series.admit(self.kind, labelnames, c) for c in children
+        ]
+        self.children = children
+        self.objects = [o for s in self.series for o in s.objects]
+        self.offsets = list(itertools.accumulate((len(s.objects) for s in self.series), initial=0))
+        self.owners = [i for i, s in enumerate(self.series) for _ in s.objects]
+        self.generation += 1
+
+    def render(self, fmt: _Format, use_created: bool) -> bytes | None:
+        """The family's text, or None when this scrape needs the library (exemplars)."""
+        self._refresh_children()
+        objects = self.objects
+        if fmt.openmetrics and self.kind.exemplars and any(map(_EXEMPLAR, objects)):
+            return None
+        raw = list(map(_VALUE, objects))
+        created = list(map(_CREATED, self.children)) if use_created and self.kind.created else None
+        last = self.bodies.get(fmt.key)
+        if last is None or last.generation != self.generation or last.created != created:
+            return self._render(fmt, raw, created, range(len(self.series)), None)
+        if last.raw == raw:
+            return last.data
+        # A value that did not change is the very float object read last time.
+        moved = itertools.compress(itertools.count(), map(operator.is_not, raw, last.raw))
+        owners = self.owners
+        return self._render(fmt, raw, created, sorted({owners[i] for i in moved}), last)
+
+    def _render(
+        self,
+        fmt: _Format,
+        raw: list[float],
+        created: list[float] | None,
+        dirty: Iterable[int],
+        last: _Body | None,
+    ) -> bytes:
+        count = len(self.series)
+        texts = last.texts.copy() if last is not None else [""] * count
+        created_lines = last.created_lines.copy() if last is not None else [""] * count
+        offsets, series = self.offsets, self.series
+        for i in dirty:
+            texts[i], created_lines[i] = series[i].render(
+                fmt, self, raw[offsets[i] : offsets[i + 1]], None if created is None else created[i]
+            )
+        headers = self.headers_for(fmt)
+        parts = [headers.family, *texts]
+        if created is not None and count and not fmt.openmetrics:
+            parts.append(headers.created)
+            parts.extend(created_lines)
+        data = "".join(parts).encode()
+        self.bodies[fmt.key] = _Body(self.generation, raw, created, texts, created_lines, data)
+        return data
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def _collectors(registry: CollectorRegistry) -> tuple[list[Collector], Metric | None]:
+    """The registry's collectors in ``collect()`` order, and its target_info family if set."""
+    if getattr(registry.collect, "__func__", None) is not CollectorRegistry.collect:
+        raise _Unsupported("custom registry")
+    internals: Any = registry
+    try:
+        with internals._lock:
+            collectors = list(internals._collector_to_names)
+            target = internals._target_info_metric() if internals._target_info else None
+    except AttributeError as missing:
+        raise _Unsupported("registry internals") from missing
+    return collectors, target
+
+
+def _use_created() -> bool | None:
+    flag = getattr(_client_metrics, "_use_created", None)
+    return flag if isinstance(flag, bool) else None
+
+
+class RegistryEncoder:
+    """Renders one registry, keeping what it rendered; use :func:`encode_registry`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[Collector, _Family | None] = {}
+        self._formats: dict[Hashable, _Format] = {}
+
+    def render(self, registry: CollectorRegistry, encode: Encoder) -> bytes:
+        """Exactly ``encode(registry)``, from the cache wherever the fast path applies."""
+        found = _format_key(encode)
+        use_created = _use_created()
+        if found is None or use_created is None or values.ValueClass is not values.MutexValue:
+            return encode(registry)
+        openmetrics, key = found
+        with self._lock:
+            fmt = self._formats.get(key)
+            if fmt is None:
+                if len(self._formats) >= MAX_FORMATS:
+                    return encode(registry)
+                trailer = encode(_Metrics(()))
+                fmt = self._formats[key] = _Format(key, encode, openmetrics, trailer)
+            try:
+                return self._render(registry, fmt, use_created)
+            except _Unsupported:
+                return encode(registry)
+
+    def _render(self, registry: CollectorRegistry, fmt: _Format, use_created: bool) -> bytes:
+        collectors, target = _collectors(registry)
+        parts: list[bytes] = []
+        if target is not None:
+            parts.append(fmt.library([target]))
+        families: dict[Collector, _Family | None] = {}
+        for collector in collectors:
+            body = None
+            if type(collector) in _KINDS:
+                # Only the plain metric types are remembered (None once given up on): a custom
+                # collector may hold its registry, which must stay collectable.
+                body, families[collector] = self._render_family(collector, fmt, use_created)
+            parts.append(body if body is not None else fmt.library(collector.collect()))
+        self._families = families
+        parts.append(fmt.trailer)
+        return b"".join(parts)
+
+    def _render_family(
+        self, metric: Collector, fmt: _Format, use_created: bool
+    ) -> tuple[bytes | None, _Family | None]:
+        """(body, or None for the library's this time; the family, or None when given up on)."""
+        try:
+            family = self._families[metric] if metric in self._families else _Family.admit(metric)
+            if family is None:
+                return None, None
+            return family.render(fmt, use_created), family
+        except (_Unsupported, AttributeError, TypeError, ValueError, IndexError):
+            return None, None
+
+
+_encoders: weakref.WeakKeyDictionary[CollectorRegistry, RegistryEncoder] = (
+    weakref.WeakKeyDictionary()
+)
+_encoders_lock = threading.Lock()
+
+
+def encoder_for(registry: CollectorRegistry) -> RegistryEncoder:
+    """The registry's encoder: created on first use, dropped with the registry."""
+    with _encoders_lock:
+        found = _encoders.get(registry)
+        if found is None:
+            found = _encoders[registry] = RegistryEncoder()
+        return found
+
+
+def encode_registry(registry: CollectorRegistry, encode: Encoder) -> bytes:
+    """``encode(registry)`` (an encoder from ``choose_encoder``), reusing unchanged text."""
+    return encoder_for(registry).render(registry, encode)
