@@ -368,3 +368,90 @@ def test_uvicorn_color_message_is_not_an_extra_field() -> None:
     assert "color_message" not in line
     dev = DevFormatter(colors=False).format(record)
     assert "color_message" not in dev
+
+
+# --- the fused default pipeline ------------------------------------------------------------
+
+
+def _records_of_every_shape() -> list[logging.LogRecord]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc_info = sys.exc_info()
+    tracer = TracerProvider().get_tracer("test")
+    records = [
+        make_record(),
+        make_record("total %d", args=(3,), scope="SettlementService", orderId="o-1"),
+        make_record(
+            "Outgoing response",
+            name="rsf.access",
+            method="GET",
+            statusCode=200,
+            headers={"authorization": "Bearer t", "accept": "*/*"},
+            body={"password": "x", "items": [{"api_key": "k"}, 1, None]},
+        ),
+        make_record(service="other", timestamp="yesterday", field_service="again"),
+        make_record(stack="a stack passed as a field"),
+        make_record(stack={"token": "t", "frames": [1]}),
+        make_record("failed", level=logging.ERROR, exc_info=exc_info, stack="ignored"),
+        make_record(scope={"api_key": "k"}, Secret="s", **{"x-api-key": "h"}),
+        make_record(amount=Decimal("1.5"), when=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+    ]
+    with_stack_info = make_record()
+    with_stack_info.stack_info = "Stack (most recent call last):\n  here"
+    records.append(with_stack_info)
+    with_text = make_record()
+    with_text.exc_text = "Traceback: cached text"
+    records.append(with_text)
+    odd_key = make_record()
+    odd_key.__dict__[42] = "a non-string attribute"
+    records.append(odd_key)
+    token = context.correlation_id.set("req_fused")
+    try:
+        with tracer.start_as_current_span("work"):
+            records.append(make_record(password="p"))
+    finally:
+        context.correlation_id.reset(token)
+    records.append(logging.LogRecord("plain", logging.INFO, __file__, 1, "no factory", (), None))
+    return records
+
+
+@pytest.mark.parametrize(
+    "redact_keys",
+    [None, [], ["authorization", "password", "api_key", "token", "secret", "x-api-key"]],
+)
+def test_json_default_pipeline_fast_path_gives_the_processors_result(
+    redact_keys: list[str] | None,
+) -> None:
+    from rsf_observability.log_format import json_processors, run_processors
+
+    formatter = JsonFormatter(service="svc", environment="test", redact_keys=redact_keys)
+    processors = json_processors("svc", "test", redact_keys)
+    for record in _records_of_every_shape():
+        fast = formatter.event(record)
+        slow = run_processors(processors, record)
+        assert fast == slow
+        assert list(fast) == list(slow)
+
+
+def test_json_fast_path_redacts_core_keys_when_they_are_secret() -> None:
+    formatter = JsonFormatter(redact_keys=["message", "scope"])
+    line = json.loads(formatter.format(make_record("secret text", scope="S", other="o")))
+    assert line["message"] == "[REDACTED]"
+    assert line["scope"] == "[REDACTED]"
+    assert line["other"] == "o"
+
+
+def test_json_formatter_follows_processors_changed_after_construction() -> None:
+    formatter = JsonFormatter(service="svc", environment="test")
+
+    def add_host(record: logging.LogRecord, event: dict[str, Any]) -> dict[str, Any]:
+        event["host"] = "h-1"
+        return event
+
+    formatter.processors.append(add_host)
+    assert json.loads(formatter.format(make_record()))["host"] == "h-1"
+    formatter.processors[:] = [p for p in formatter.processors if p is not add_host][:3]
+    assert list(json.loads(formatter.format(make_record()))) == ["timestamp", "level", "message"]

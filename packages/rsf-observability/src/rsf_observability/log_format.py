@@ -25,7 +25,14 @@ from uuid import UUID
 
 from rsf_observability import context
 from rsf_observability.log_enrichment import current_trace_ids
-from rsf_observability.sanitize import escape_control, normalise_keys, redact
+from rsf_observability.sanitize import (
+    LEAF_TYPES,
+    REDACTED,
+    escape_control,
+    is_secret_key,
+    normalise_keys,
+    redact,
+)
 
 EventDict = dict[str, Any]
 Processor = Callable[[logging.LogRecord, EventDict], EventDict]
@@ -192,23 +199,40 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
+# ``json.dumps`` with options builds a new encoder per call; one line's worth of records share
+# this one (``encode`` keeps no state between calls, so threads may share it too).
+_LINE_ENCODER = json.JSONEncoder(
+    default=json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
+
+
+def _escape_unsafe(text: str) -> str:
+    # The common line is ASCII without DEL: two C scans instead of a regex pass.
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """``json.dumps`` that never raises and never lets a control character through raw."""
     separators = (",", ":") if indent is None else (",", ": ")
     try:
-        text = json.dumps(
-            value,
-            default=json_default,
-            ensure_ascii=False,
-            allow_nan=False,
-            separators=separators,
-            indent=indent,
-        )
+        if indent is None:
+            text = _LINE_ENCODER.encode(value)
+        else:
+            text = json.dumps(
+                value,
+                default=json_default,
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=separators,
+                indent=indent,
+            )
     except (TypeError, ValueError, RecursionError):
         text = json.dumps(
             to_jsonable(value), ensure_ascii=False, separators=separators, indent=indent
         )
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _escape_unsafe(text)
 
 
 # --- processors ----------------------------------------------------------------------------
@@ -367,6 +391,76 @@ def json_processors(
     return processors
 
 
+_NOT_EXTRA: frozenset[str] = STANDARD_RECORD_ATTRS | ENRICHMENT_ATTRS
+
+
+class _DefaultJsonEvent:
+    """:func:`json_processors`' pipeline fused into one pass over the record.
+
+    Every record, the request path's included, goes through the default pipeline; run as nine
+    processors plus a redaction copy it cost more than the JSON encoding. This builds the same
+    dict (keys, order, values: tested against :func:`run_processors`) in one function, and
+    checks only the extra fields' keys for secrets: the keys it writes itself are known.
+    """
+
+    __slots__ = ("_redact_whole", "_secret_keys", "_static")
+
+    def __init__(self, static: Mapping[str, Any], secret_keys: frozenset[str]) -> None:
+        self._secret_keys = secret_keys
+        # Odd settings (a core key or a static value that the redaction would touch): redact
+        # the finished dict as the pipeline does.
+        self._redact_whole = bool(secret_keys) and (
+            any(is_secret_key(key, secret_keys) for key in CORE_KEYS | set(static))
+            or any(type(value) not in LEAF_TYPES for value in static.values())
+        )
+        self._static = dict(static)
+
+    def __call__(self, record: logging.LogRecord) -> EventDict:
+        secret_keys = self._secret_keys
+        inline = bool(secret_keys) and not self._redact_whole
+        event: EventDict = {
+            "timestamp": iso_utc_timestamp(record.created),
+            "level": level_name(record.levelno),
+            "message": record_message(record),
+            "logger": record.name,
+        }
+        event.update(self._static)
+        add_correlation(record, event)
+        event["scope"] = getattr(record, "scope", None)
+        if inline:
+            for key in ("correlationId", "trace_id", "span_id", "scope"):
+                value = event.get(key)
+                if type(value) not in LEAF_TYPES:
+                    event[key] = redact(value, secret_keys, 1)
+        stack: Any = _MISSING
+        for key, value in record.__dict__.items():
+            if key in _NOT_EXTRA:
+                continue
+            if key in CORE_KEYS:
+                if key == "stack" and not record.exc_info:
+                    stack = value
+                    continue
+                key = f"field_{key}"
+            if inline:
+                if isinstance(key, str) and is_secret_key(key, secret_keys):
+                    value = REDACTED
+                elif type(value) not in LEAF_TYPES:
+                    value = redact(value, secret_keys, 1)
+            event[key] = value
+        if record.exc_info or record.exc_text or record.stack_info:
+            formatted = _format_exc_info(record)
+            if formatted is not None:
+                stack = formatted
+        if stack is not _MISSING:
+            if inline and type(stack) not in LEAF_TYPES:
+                stack = redact(stack, secret_keys, 1)
+            event["stack"] = stack
+        if self._redact_whole:
+            result: EventDict = redact(event, secret_keys)
+            return result
+        return event
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for Loki and any log collector.
 
@@ -382,15 +476,26 @@ class JsonFormatter(logging.Formatter):
         processors: Sequence[Processor] | None = None,
     ) -> None:
         super().__init__()
+        if redact_keys is not None:
+            redact_keys = tuple(redact_keys)  # read twice below; it may be an iterator
         self.processors: list[Processor] = (
             list(processors)
             if processors is not None
             else json_processors(service, environment, redact_keys)
         )
         self._last: tuple[logging.LogRecord, str] | None = None
+        # The fused pass stands in for the default pipeline while ``processors`` is unchanged.
+        self._fused: _DefaultJsonEvent | None = None
+        self._fused_for: list[Processor] = []
+        if processors is None:
+            static = {"service": service, "environment": environment}
+            self._fused = _DefaultJsonEvent(static, normalise_keys(redact_keys or ()))
+            self._fused_for = list(self.processors)
 
     def event(self, record: logging.LogRecord) -> EventDict:
         """The record as a dict, before serialisation (useful to tests and other sinks)."""
+        if self._fused is not None and self.processors == self._fused_for:
+            return self._fused(record)
         return run_processors(self.processors, record)
 
     def format(self, record: logging.LogRecord) -> str:
