@@ -331,3 +331,17 @@ def test_renders_in_a_thread_while_requests_update_metrics() -> None:
         writer.join()
     assert errors == []
     assert_same(registry)
+
+
+@pytest.mark.parametrize("accept", list(ACCEPTS.values()), ids=list(ACCEPTS))
+def test_render_metrics_serves_prometheus_client_bytes(accept: str) -> None:
+    metrics = RsfMetrics()
+    metrics.http_requests_total.labels("GET", "/a", "200").inc()
+    metrics.http_request_duration_seconds.labels("GET", "/a", "200").observe(0.01)
+    metrics.settlement_success_rate_percent.set(math.nan)
+    encode, content_type = choose_encoder(accept)
+    for _ in range(2):
+        body, headers = render_metrics(metrics, accept)
+        assert body == encode(metrics.registry)
+        assert headers["Content-Type"] == content_type
+        metrics.http_requests_total.labels("GET", "/a", "200").inc()

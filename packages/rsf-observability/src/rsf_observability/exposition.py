@@ -5,6 +5,8 @@ builds a fresh registry with ``MultiProcessCollector`` over that directory, so w
 answers reports the sum of all workers (``http_requests_in_progress`` uses ``livesum``, so dead
 workers drop out of it once :func:`mark_worker_dead` has run for them). The directory must be
 set, and empty, before the workers start: prometheus_client picks its value store at import.
+Otherwise the app's registry is rendered by :mod:`rsf_observability.metrics_encoder`, which gives
+prometheus_client's bytes but re-renders only the series that changed since the last scrape.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from rsf_observability.metrics import RsfMetrics, default_metrics
+from rsf_observability.metrics_encoder import encode_registry
 from rsf_observability.system_metrics import SystemMetricsCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -49,7 +52,11 @@ def render_metrics(
 ) -> tuple[bytes, dict[str, str]]:
     """Body and headers of one scrape, negotiated like ``prometheus_client``'s own servers."""
     encoder, content_type = choose_encoder(accept or "")
-    body = encoder(scrape_registry(metrics))
+    registry = scrape_registry(metrics)
+    if registry is metrics.registry:
+        body = encode_registry(metrics.registry, encoder)
+    else:
+        body = encoder(registry)
     headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
     if gzip_accepted(accept_encoding or ""):
         body = gzip.compress(body, compresslevel=6)
