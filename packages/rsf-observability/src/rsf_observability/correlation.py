@@ -93,13 +93,18 @@ class CorrelationIdMiddleware:
         """The first id header of the request (in ``_read_order``) whose first value is not
         empty, as ``(header, value)``; one pass over the raw headers."""
         wanted = self._read_raw
-        first: dict[int, bytes] = {}
+        first: dict[int, bytes] | None = None
         for key, value in scope.get("headers", ()):
-            rank = wanted.get(key)
-            if rank is not None and rank not in first:
-                first[rank] = value
-                if rank == 0 and value:
-                    break
+            if key in wanted:
+                rank = wanted[key]
+                if first is None:
+                    first = {}
+                if rank not in first:
+                    first[rank] = value
+                    if rank == 0 and value:
+                        break
+        if first is None:
+            return None
         for rank in sorted(first):
             if first[rank]:
                 return self._read_order[rank], first[rank].decode("latin-1")
@@ -113,6 +118,21 @@ class CorrelationIdMiddleware:
         incoming = self._incoming(scope)
         valid = incoming is not None and self.validator(incoming[1])
         cid = incoming[1] if incoming is not None and valid else self.generator()
+        cid_raw = cid.encode("latin-1")
+        header_raw = self._header_raw
+        started = False
+        finished = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started, finished
+            kind = message["type"]
+            if kind in _STARTS:
+                started = True
+                _set_header(message, header_raw, cid_raw)
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
         token = context.correlation_id.set(cid)
         try:
             if incoming is not None and not valid:
@@ -124,27 +144,7 @@ class CorrelationIdMiddleware:
                 valid and incoming is not None and incoming[0] == self._header_key
             ):
                 # (an id that came, valid, in our own header is there already)
-                _set_header(scope, self._header_raw, cid.encode("latin-1"))
-            await self._run(scope, receive, send, cid)
-        finally:
-            context.correlation_id.reset(token)
-
-    async def _run(self, scope: Scope, receive: Receive, send: Send, cid: str) -> None:
-        cid_raw = cid.encode("latin-1")
-        started = False
-        finished = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal started, finished
-            kind = message["type"]
-            if kind in _STARTS:
-                started = True
-                _set_header(message, self._header_raw, cid_raw)
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                finished = True
-            await send(message)
-
-        try:
+                _set_header(scope, header_raw, cid_raw)
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if scope["type"] != "http":
@@ -156,6 +156,8 @@ class CorrelationIdMiddleware:
             _log_unhandled(scope, exc)
             if not finished:
                 raise  # the server must abort a half-sent response
+        finally:
+            context.correlation_id.reset(token)
 
     async def _send_error(self, scope: Scope, send: Send, exc: Exception, cid: str) -> None:
         """Answer in JSON with the id instead of letting the server print a trace."""
@@ -186,10 +188,16 @@ _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.
 def _set_header(message: Message | Scope, key: bytes, value: bytes) -> None:
     """``MutableHeaders(scope=message)[key] = value`` (a response start or a request scope)
     without building the wrapper: replace the first ``key`` header (dropping repeats) or
-    append it."""
+    append it. Always into a new list: the sender may reuse its own (a cached response)."""
     headers = message.get("headers")
     if headers is None:
         message["headers"] = [(key, value)]
+        return
+    for name, _ in headers:
+        if name == key:
+            break
+    else:
+        message["headers"] = [*headers, (key, value)]
         return
     headers = list(headers)
     found = [i for i, (name, _) in enumerate(headers) if name == key]
