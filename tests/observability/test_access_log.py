@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -318,3 +318,47 @@ async def test_a_client_disconnect_while_peeking_is_replayed_to_the_app() -> Non
         await middleware(scope, receive, send)  # type: ignore[arg-type]
     assert seen == ["http.request", "http.disconnect"]
     assert logs.one("Incoming request").body == '[body truncated at 5 bytes] {"a":'  # type: ignore[attr-defined]
+
+
+async def test_response_headers_are_logged_as_the_app_sent_them() -> None:
+    """Raw ASGI: an outer layer appending to the app's header list in place does not change
+    the record; a one-shot header iterable still reaches the server whole."""
+    delivered: list[list[tuple[bytes, bytes]]] = []
+
+    def header_pairs() -> Iterator[tuple[bytes, bytes]]:
+        yield (b"content-type", b"text/plain")
+        yield (b"set-cookie", b"session=s3cr3t")
+
+    async def app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 201, "headers": header_pairs()})
+        await send({"type": "http.response.body", "body": b"made"})
+
+    async def send(message: dict) -> None:  # type: ignore[type-arg]
+        if message["type"] == "http.response.start":
+            headers = list(message["headers"])
+            message["headers"].append((b"x-added-outside", b"1"))
+            delivered.append(headers)
+
+    async def receive() -> dict:  # type: ignore[type-arg]
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/made",
+        "query_string": b"",
+        "headers": [(b"user-agent", b"ua\x1b[2J")],
+        "client": ("10.0.0.1", 1),
+    }
+    middleware = AccessLogMiddleware(app, settings=ObservabilitySettings())
+    with capture_logs("rsf.access", level=logging.INFO) as logs:
+        await middleware(scope, receive, send)  # type: ignore[arg-type]
+    assert delivered == [[(b"content-type", b"text/plain"), (b"set-cookie", b"session=s3cr3t")]]
+    incoming = logs.one("Incoming request")
+    assert incoming.userAgent == "ua\\x1b[2J"  # type: ignore[attr-defined]
+    assert incoming.query == ""  # type: ignore[attr-defined]
+    outgoing = logs.one("Outgoing response")
+    assert outgoing.statusCode == 201  # type: ignore[attr-defined]
+    assert outgoing.headers == {"content-type": "text/plain", "set-cookie": REDACTED}  # type: ignore[attr-defined]
+    assert outgoing.pathname.endswith("access_log.py")
+    assert outgoing.funcName == "_log_response"

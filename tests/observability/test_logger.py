@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
+import pytest
 from rsf_observability.log_format import JsonFormatter
 from rsf_observability.logger import BoundLogger, get_logger
 
@@ -112,3 +114,79 @@ def test_wraps_a_plain_stdlib_logger() -> None:
     assert line["scope"] == "Lib"
     assert line["k"] == 1
     assert line["extra_field"] is True
+
+
+def _log_here(logger: logging.Logger, **fields: object) -> int:
+    from rsf_observability.logger import log_fields
+
+    line = _line_after()
+    log_fields(logger, logging.INFO, "Per-request record", dict(fields))
+    return line
+
+
+def _line_after() -> int:
+    return sys._getframe(1).f_lineno + 1
+
+
+def test_log_fields_makes_the_record_logger_info_would() -> None:
+    from rsf_observability import context
+    from rsf_observability.log_enrichment import install_record_factory
+
+    install_record_factory()
+    logger = logging.getLogger("rsf.test.log_fields")
+    token = context.correlation_id.set("req_log_fields")
+    try:
+        with capture_logs("rsf.test.log_fields", level=logging.INFO) as records:
+            line = _log_here(logger, method="GET", statusCode=200)
+            logger.info("Per-request record", extra={"method": "GET", "statusCode": 200})
+    finally:
+        context.correlation_id.reset(token)
+    fast, stdlib = records.records
+    assert fast.pathname == stdlib.pathname == __file__
+    assert (fast.funcName, fast.lineno) == ("_log_here", line)
+    for record in (fast, stdlib):
+        assert record.getMessage() == "Per-request record"
+        assert record.method == "GET"  # type: ignore[attr-defined]
+        assert record.statusCode == 200  # type: ignore[attr-defined]
+        assert record.correlationId == "req_log_fields"  # type: ignore[attr-defined]
+    assert JsonFormatter().event(fast).keys() == JsonFormatter().event(stdlib).keys()
+
+
+def test_log_fields_keeps_levels_filters_and_the_disabled_flag() -> None:
+    logger = logging.getLogger("rsf.test.log_fields.gates")
+    with capture_logs("rsf.test.log_fields.gates", level=logging.WARNING) as records:
+        _log_here(logger, step=1)  # below the level
+        logger.setLevel(logging.INFO)
+        drop_two = logging.Filter()
+        drop_two.filter = lambda record: getattr(record, "step", None) != 2  # type: ignore[method-assign]
+        logger.addFilter(drop_two)
+        try:
+            _log_here(logger, step=2)  # refused by the logger's filter
+            _log_here(logger, step=3)
+        finally:
+            logger.removeFilter(drop_two)
+        logger.disabled = True
+        _log_here(logger, step=4)
+    assert [r.step for r in records.records] == [3]  # type: ignore[attr-defined]
+
+
+def test_log_fields_refuses_fields_that_overwrite_the_record_like_stdlib() -> None:
+    logger = logging.getLogger("rsf.test.log_fields.clash")
+    with (
+        capture_logs("rsf.test.log_fields.clash", level=logging.INFO),
+        pytest.raises(KeyError, match="Attempt to overwrite"),
+    ):
+        _log_here(logger, lineno=1)
+
+
+def test_log_fields_honours_switched_off_caller_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logging, "_srcfile", None)
+    logger = logging.getLogger("rsf.test.log_fields.nocaller")
+    with capture_logs("rsf.test.log_fields.nocaller", level=logging.INFO) as records:
+        _log_here(logger)
+    (record,) = records.records
+    assert (record.pathname, record.lineno, record.funcName) == (
+        "(unknown file)",
+        0,
+        "(unknown function)",
+    )

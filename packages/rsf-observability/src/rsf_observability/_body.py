@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class ResponseObserver:
 
     limit: int
     status: int | None = None
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: Sequence[tuple[bytes, bytes]] = ()
     size: int = 0
     head: bytearray = field(default_factory=bytearray)
     finished: bool = False
@@ -76,7 +77,10 @@ class ResponseObserver:
         kind = message["type"]
         if kind == "http.response.start":
             self.status = int(message["status"])
-            self.headers = list(message.get("headers", []))
+            headers = message.get("headers") or ()
+            if not isinstance(headers, list | tuple):  # a one-shot iterable: keep it readable
+                headers = message["headers"] = list(headers)
+            self.headers = headers  # the app's list, not a copy
             return False
         if kind != "http.response.body":
             return False

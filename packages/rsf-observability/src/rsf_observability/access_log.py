@@ -20,6 +20,7 @@ from rsf_observability._body import (
     peek_request_body,
     redact_text,
 )
+from rsf_observability.logger import log_fields
 from rsf_observability.sanitize import escape_control, normalise_keys, redact_headers
 from rsf_observability.settings import ObservabilitySettings
 
@@ -53,18 +54,25 @@ class AccessLogMiddleware:
 
         debug = self.logger.isEnabledFor(logging.DEBUG)
         start = time.perf_counter()
-        request = self._request_fields(scope)
+        # Worked out once for both records.
+        method = str(scope.get("method", ""))
+        path = escape_control(scope["path"])
+        request = self._request_fields(scope, method, path)
         if debug:
             peeked, receive = await peek_request_body(receive, self._limit)
             request["body"] = body_for_log(peeked.head, peeked.complete, self._secret_keys)
-        self.logger.info("Incoming request", extra=request)
+        log_fields(self.logger, logging.INFO, "Incoming request", request)
 
         observer = ResponseObserver(limit=self._limit if debug else 0)
+        response_headers: dict[str, str] = {}
         logged = False
 
         async def send_and_log(message: Message) -> None:
-            nonlocal logged
+            nonlocal logged, response_headers
             if not observer.observe(message):
+                if message["type"] == "http.response.start":
+                    # As the app sent them (an outer layer may add to the list later).
+                    response_headers = redact_headers(observer.headers, self._secret_keys)
                 await send(message)
                 return
             elapsed_ms = (time.perf_counter() - start) * 1000
@@ -72,47 +80,66 @@ class AccessLogMiddleware:
                 await send(message)
             finally:
                 logged = True
-                self._log_response(scope, observer, elapsed_ms, debug)
+                self._log_response(method, path, observer, response_headers, elapsed_ms, debug)
 
         try:
             await self.app(scope, receive, send_and_log)
         except Exception as exc:
             if not logged:
                 elapsed_ms = (time.perf_counter() - start) * 1000
-                self._log_response(scope, observer, elapsed_ms, debug, error=type(exc).__name__)
+                self._log_response(
+                    method,
+                    path,
+                    observer,
+                    response_headers,
+                    elapsed_ms,
+                    debug,
+                    error=type(exc).__name__,
+                )
             raise
 
-    def _request_fields(self, scope: Scope) -> dict[str, Any]:
+    def _request_fields(self, scope: Scope, method: str, path: str) -> dict[str, Any]:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-        user_agent = next((v for k, v in headers if k.lower() == b"user-agent"), b"")
+        user_agent = ""
+        for key, value in headers:
+            if key == b"user-agent" or key.lower() == b"user-agent":
+                user_agent = escape_control(value.decode("latin-1"))
+                break
         client = scope.get("client")
-        query = scope.get("query_string", b"").decode("latin-1")
+        query = scope.get("query_string", b"")
         return {
-            "method": str(scope.get("method", "")),
-            "path": escape_control(scope["path"]),
-            "query": escape_control(redact_text(query, self._secret_keys)),
+            "method": method,
+            "path": path,
+            "query": (
+                escape_control(redact_text(query.decode("latin-1"), self._secret_keys))
+                if query
+                else ""
+            ),
             "ip": client[0] if client else None,
-            "userAgent": escape_control(user_agent.decode("latin-1")),
+            "userAgent": user_agent,
             "headers": redact_headers(headers, self._secret_keys),
         }
 
     def _log_response(
         self,
-        scope: Scope,
+        method: str,
+        path: str,
         observer: ResponseObserver,
+        headers: dict[str, str],
         elapsed_ms: float,
         debug: bool,
         error: str | None = None,
     ) -> None:
+        elapsed = round(elapsed_ms, 3)
         fields: dict[str, Any] = {
-            "method": str(scope.get("method", "")),
-            "path": escape_control(scope["path"]),
+            "method": method,
+            "path": path,
             # Nothing was sent when the app raised first: the outer layer answers 500.
             "statusCode": observer.status if observer.status is not None else 500,
-            "processingTime": round(elapsed_ms, 3),
-            "duration": round(elapsed_ms, 3),  # the guide's LogQL name for the same figure
+            "processingTime": elapsed,
+            "duration": elapsed,  # the guide's LogQL name for the same figure
             "responseSize": observer.size,
-            "headers": redact_headers(observer.headers, self._secret_keys),
+            "headers": headers,
         }
         if error is not None:
             fields["error"] = error
@@ -123,4 +150,4 @@ class AccessLogMiddleware:
                 self._secret_keys,
                 observer.header(b"content-encoding"),
             )
-        self.logger.info("Outgoing response", extra=fields)
+        log_fields(self.logger, logging.INFO, "Outgoing response", fields)

@@ -26,6 +26,7 @@ from rsf_observability._body import (
 from rsf_observability.audit_sink import AuditEntry, AuditSink
 from rsf_observability.context import get_correlation_id
 from rsf_observability.log_format import iso_utc_timestamp
+from rsf_observability.logger import log_fields
 from rsf_observability.sanitize import escape_control, normalise_keys, redact
 from rsf_observability.settings import ObservabilitySettings
 
@@ -93,9 +94,11 @@ class AuditMiddleware:
         message_id = _context_field(context, "message_id")
         action = _context_field(context, "action")
         if log_enabled:
-            self.logger.info(
+            log_fields(
+                self.logger,
+                logging.INFO,
                 "RSF Operation",
-                extra={
+                {
                     "type": "audit",
                     "operation": escape_control(scope["path"]),
                     "method": str(scope.get("method", "")),

@@ -9,6 +9,7 @@ extras, so ``log.info("Settlement generated", settlementId="s-1")`` ends up as a
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -42,6 +43,24 @@ def safe_extra(fields: Mapping[str, Any]) -> dict[str, Any]:
         name = str(key)
         extra[f"field_{name}" if name in RESERVED_FIELD_NAMES else name] = value
     return extra
+
+
+def log_fields(logger: logging.Logger, level: int, msg: str, fields: dict[str, Any]) -> None:
+    """``logger.log(level, msg, extra=fields)`` for records made on every request.
+
+    The same record through the same levels, record factory (correlation and trace ids),
+    filters and handlers, with the caller taken from the calling frame instead of
+    ``findCaller``'s walk up the stack (the same file, line and function for a direct caller).
+    """
+    if not logger.isEnabledFor(level):
+        return
+    if logging._srcfile:
+        frame = sys._getframe(1)
+        code = frame.f_code
+        fn, lno, func = code.co_filename, frame.f_lineno, code.co_name
+    else:  # caller lookup switched off, as stdlib honours it
+        fn, lno, func = "(unknown file)", 0, "(unknown function)"
+    logger.handle(logger.makeRecord(logger.name, level, fn, lno, msg, (), None, func, fields))
 
 
 class BoundLogger:
