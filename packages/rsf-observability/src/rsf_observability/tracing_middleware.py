@@ -9,9 +9,9 @@ and ``span_id`` and outbound httpx calls (``outbound``) carry its ``traceparent`
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import time_ns
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -215,9 +215,11 @@ class TracingMiddleware:
             if kind == "http.response.start":
                 _response_started(span, message["status"])
                 trailers = bool(message.get("trailers", False))
+                await send(message)
+                return
             await send(message)
             if _is_last(kind, message, trailers):
-                finished_at = time.time_ns()
+                finished_at = time_ns()
 
         try:
             await self.app(scope, receive, send_traced)
