@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -49,7 +48,6 @@ MAX_FORMATS = 8
 
 _VALUE = attrgetter("_value")
 _CREATED = attrgetter("_created")
-_EXEMPLAR = attrgetter("_exemplar")
 _ZERO = _go(0.0)
 _STRINGS: dict[float, str] = {}
 _STRINGS_MAX = 4096
@@ -213,15 +211,19 @@ class _Series:
     layout: _Layout
     objects: tuple[Any, ...]
     prefixes: dict[Hashable, _Prefixes] = field(default_factory=dict)
-    rendered: dict[Hashable, tuple[list[float], float | None, str, str]] = field(
+    rendered: dict[Hashable, tuple[list[float], float | None, bytes, bytes]] = field(
         default_factory=dict
     )
 
     @classmethod
     def admit(cls, kind: _Kind, labelnames: Sequence[str], child: Any) -> _Series:
-        """Checked against the library's own sample list, so a changed layout is caught here."""
-        if "_child_samples" in vars(child):  # Gauge.set_function
-            raise _Unsupported("callback value")
+        """Checked against the library's own sample list, so a changed layout is caught here.
+
+        No ``vars()`` here: materialising an instance dict slows every later attribute access,
+        and children are updated on every request.
+        """
+        if getattr(child._child_samples, "__func__", None) is not type(child)._child_samples:
+            raise _Unsupported("callback value (Gauge.set_function)")
         objects = tuple(kind.value_objects(child))
         if any(type(o) is not values.MutexValue for o in objects):
             raise _Unsupported("not an in-process value")
@@ -278,15 +280,42 @@ class _Series:
 
     def render(
         self, fmt: _Format, family: _Family, raw: list[float], created: float | None
-    ) -> tuple[str, str]:
+    ) -> tuple[bytes, bytes]:
         """(series text, its ``_created`` line for the text format's separate family)."""
-        last = self.rendered.get(fmt.key)
+        slot = (fmt.key, created is not None)
+        last = self.rendered.get(slot)
         if last is not None and last[0] == raw and last[1] == created:
             return last[2], last[3]
         prefixes = self.prefixes_for(fmt, family)
         body, created_line = self._lines(prefixes, self.kind.samples(self.child, raw), created, fmt)
-        self.rendered[fmt.key] = (raw, created, body, created_line)
-        return body, created_line
+        rendered = (raw, created, body.encode(), created_line.encode())
+        self.rendered[slot] = rendered
+        return rendered[2], rendered[3]
+
+
+_LINEAR = 16
+"""Below this many series, :func:`_changed` compares series one by one instead of halving."""
+
+
+def _changed(
+    raw: list[float], old: list[float], offsets: list[int], lo: int, hi: int, out: list[int]
+) -> None:
+    """Append to ``out`` the series in [lo, hi) whose values differ, halving with slice compares.
+
+    Slice compares run in C: one changed series among 1,500 costs a few dozen of them.
+    """
+    a, b = offsets[lo], offsets[hi]
+    if raw[a:b] == old[a:b]:
+        return
+    if hi - lo <= _LINEAR:
+        for i in range(lo, hi):
+            a, b = offsets[i], offsets[i + 1]
+            if raw[a:b] != old[a:b]:
+                out.append(i)
+        return
+    mid = (lo + hi) // 2
+    _changed(raw, old, offsets, lo, mid, out)
+    _changed(raw, old, offsets, mid, hi, out)
 
 
 # --- one metric family: a registered Counter, Gauge, Histogram or Summary -------------------
@@ -305,9 +334,46 @@ class _Body:
     generation: int
     raw: list[float]
     created: list[float] | None
-    texts: list[str]
-    created_lines: list[str]
+    texts: list[bytes]
+    created_lines: list[bytes]
     data: bytes
+
+
+@dataclass
+class _Exemplars:
+    """Whether a family carries exemplars, without reading every value object on every scrape.
+
+    prometheus_client sets an exemplar right after the increment it comes with and never removes
+    it, so only series whose values moved since the last check, and those checked last time (in
+    case the exemplar landed just after), are looked at; all of them every ``FULL_SCAN``-th
+    check, which bounds how late an exemplar set in a race with scrapes can show up.
+    """
+
+    FULL_SCAN = 16
+
+    seen: bool = False
+    checks: int = 0
+    pending: set[int] = field(default_factory=set)
+    grace: set[int] = field(default_factory=set)
+
+    def note(self, moved: list[int] | None) -> None:
+        """Series whose values moved since the previous scrape; None: unknown, look at all."""
+        if moved is None:
+            self.seen, self.checks = False, 0
+            self.pending, self.grace = set(), set()
+        else:
+            self.pending.update(moved)
+
+    def present(self, series: list[_Series]) -> bool:
+        if not self.seen:
+            if self.checks % self.FULL_SCAN == 0:
+                look: Iterable[_Series] = series
+            else:
+                look = [series[i] for i in self.pending | self.grace]
+            self.checks += 1
+            self.seen = any(o._exemplar is not None for s in look for o in s.objects)
+            self.grace, self.pending = self.pending, set()
+        return self.seen
 
 
 @dataclass
@@ -320,18 +386,20 @@ class _Family:
     children: list[Any] = field(default_factory=list)
     series: list[_Series] = field(default_factory=list)
     objects: list[Any] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    owners: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=lambda: [0])
     generation: int = 0
     headers: dict[Hashable, _Headers] = field(default_factory=dict)
     bodies: dict[Hashable, _Body] = field(default_factory=dict)
+    exemplars: _Exemplars = field(default_factory=_Exemplars)
+    previous_raw: list[float] | None = None
 
     @classmethod
     def admit(cls, metric: Collector) -> _Family | None:
         kind = _KINDS.get(type(metric))
-        if kind is None or "collect" in vars(metric):
+        bound: Any = metric
+        if kind is None or getattr(bound.collect, "__func__", None) is not type(metric).collect:
             return None
-        described = list(metric.describe())  # type: ignore[attr-defined]
+        described = list(bound.describe())
         if len(described) != 1:
             return None
         return cls(metric, kind, described[0])
@@ -374,26 +442,32 @@ class _Family:
         self.children = children
         self.objects = [o for s in self.series for o in s.objects]
         self.offsets = list(itertools.accumulate((len(s.objects) for s in self.series), initial=0))
-        self.owners = [i for i, s in enumerate(self.series) for _ in s.objects]
         self.generation += 1
+        self.previous_raw = None
 
     def render(self, fmt: _Format, use_created: bool) -> bytes | None:
         """The family's text, or None when this scrape needs the library (exemplars)."""
         self._refresh_children()
-        objects = self.objects
-        if fmt.openmetrics and self.kind.exemplars and any(map(_EXEMPLAR, objects)):
-            return None
-        raw = list(map(_VALUE, objects))
+        raw = list(map(_VALUE, self.objects))
+        previous, self.previous_raw = self.previous_raw, raw
+        moved: list[int] | None = None  # series changed since the previous scrape, any format
+        if previous is not None:
+            moved = []
+            _changed(raw, previous, self.offsets, 0, len(self.series), moved)
+        if self.kind.exemplars:
+            self.exemplars.note(moved)
+            if fmt.openmetrics and self.exemplars.present(self.series):
+                return None
         created = list(map(_CREATED, self.children)) if use_created and self.kind.created else None
-        last = self.bodies.get(fmt.key)
+        last = self.bodies.get((fmt.key, created is not None))
         if last is None or last.generation != self.generation or last.created != created:
             return self._render(fmt, raw, created, range(len(self.series)), None)
         if last.raw == raw:
             return last.data
-        # A value that did not change is the very float object read last time.
-        moved = itertools.compress(itertools.count(), map(operator.is_not, raw, last.raw))
-        owners = self.owners
-        return self._render(fmt, raw, created, sorted({owners[i] for i in moved}), last)
+        if last.raw is not previous or moved is None:
+            moved = []
+            _changed(raw, last.raw, self.offsets, 0, len(self.series), moved)
+        return self._render(fmt, raw, created, moved, last)
 
     def _render(
         self,
@@ -404,20 +478,21 @@ class _Family:
         last: _Body | None,
     ) -> bytes:
         count = len(self.series)
-        texts = last.texts.copy() if last is not None else [""] * count
-        created_lines = last.created_lines.copy() if last is not None else [""] * count
+        texts = last.texts.copy() if last is not None else [b""] * count
+        created_lines = last.created_lines.copy() if last is not None else [b""] * count
         offsets, series = self.offsets, self.series
         for i in dirty:
             texts[i], created_lines[i] = series[i].render(
                 fmt, self, raw[offsets[i] : offsets[i + 1]], None if created is None else created[i]
             )
         headers = self.headers_for(fmt)
-        parts = [headers.family, *texts]
+        parts = [headers.family.encode(), *texts]
         if created is not None and count and not fmt.openmetrics:
-            parts.append(headers.created)
+            parts.append(headers.created.encode())
             parts.extend(created_lines)
-        data = "".join(parts).encode()
-        self.bodies[fmt.key] = _Body(self.generation, raw, created, texts, created_lines, data)
+        data = b"".join(parts)
+        slot = (fmt.key, created is not None)
+        self.bodies[slot] = _Body(self.generation, raw, created, texts, created_lines, data)
         return data
 
 
