@@ -345,3 +345,17 @@ def test_render_metrics_serves_prometheus_client_bytes(accept: str) -> None:
         assert body == encode(metrics.registry)
         assert headers["Content-Type"] == content_type
         metrics.http_requests_total.labels("GET", "/a", "200").inc()
+
+
+def test_an_exemplar_on_a_long_lived_series_shows_on_the_next_scrape() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("hits_total", "Hits", ["route"], registry=registry)
+    for route in ("/a", "/b"):
+        counter.labels(route).inc()
+    encode = choose_encoder(ACCEPTS["openmetrics"])[0]
+    for _ in range(metrics_encoder._Exemplars.FULL_SCAN + 3):  # past the full scan
+        counter.labels("/b").inc()
+        assert encode_registry(registry, encode) == encode(registry)
+    counter.labels("/a").inc(exemplar={"trace_id": "abc"})
+    assert b'# {trace_id="abc"}' in encode_registry(registry, encode)
+    assert encode_registry(registry, encode) == encode(registry)
