@@ -6,10 +6,12 @@ documents with pymongo after the real flow steps and run the queries that depend
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pymongo import AsyncMongoClient
 from rsf_core.business_metrics import BusinessMetricsCollector
 from rsf_core.datetime_writes import (
     save_document,
@@ -169,3 +171,33 @@ async def test_saving_an_edited_order_keeps_every_date(network: Network) -> None
     assert isinstance(raw["created_at"], datetime)
     assert isinstance(raw["updated_at"], datetime)
     assert await Order.get_pymongo_collection().count_documents({"due_date": {"$gte": due}}) == 1
+
+
+async def test_concurrent_writers_keep_every_field(mongo_uri: str, db_name: str) -> None:
+    """Eight writers read-merge-replace one document at once, over real connections: each
+    write's ``updated_at`` guard makes a writer that read a stale copy read again, so no
+    writer's field is lost (a plain read-merge-replace would keep only the last copy). Each
+    writer loses at most once to each of the seven others, within the eight attempts."""
+    clients = [AsyncMongoClient(mongo_uri) for _ in range(2)]
+    try:
+        collections = [c[db_name]["concurrent_writes"] for c in clients]
+        base = datetime(2026, 12, 3, 12, 0, 0)
+        await collections[0].insert_one({"_id": "doc", "updated_at": base})
+
+        async def writer(i: int) -> int:
+            fields = {
+                f"field_{i}": base + timedelta(hours=i),
+                "updated_at": base + timedelta(seconds=i + 1),
+            }
+            return await set_fields(collections[i % 2], {"_id": "doc"}, fields)
+
+        results = await asyncio.gather(*(writer(i) for i in range(8)))
+        stored = await collections[0].find_one({"_id": "doc"})
+    finally:
+        for client in clients:
+            await client.close()
+    assert results == [1] * 8
+    assert stored is not None
+    for i in range(8):
+        assert stored[f"field_{i}"] == base + timedelta(hours=i)
+        assert isinstance(stored[f"field_{i}"], datetime)
