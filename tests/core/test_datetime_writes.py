@@ -178,7 +178,9 @@ async def test_concurrent_writers_keep_every_field(mongo_uri: str, db_name: str)
     write's ``updated_at`` guard makes a writer that read a stale copy read again, so no
     writer's field is lost (a plain read-merge-replace would keep only the last copy). Each
     writer loses at most once to each of the seven others, within the eight attempts."""
-    clients = [AsyncMongoClient(mongo_uri) for _ in range(2)]
+    clients: list[AsyncMongoClient[dict[str, Any]]] = [
+        AsyncMongoClient(mongo_uri) for _ in range(2)
+    ]
     try:
         collections = [c[db_name]["concurrent_writes"] for c in clients]
         base = datetime(2026, 12, 3, 12, 0, 0)
