@@ -7,6 +7,7 @@ documents with pymongo after the real flow steps and run the queries that depend
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -178,7 +179,7 @@ async def test_concurrent_writers_keep_every_field(mongo_uri: str, db_name: str)
     write's ``updated_at`` guard makes a writer that read a stale copy read again, so no
     writer's field is lost (a plain read-merge-replace would keep only the last copy). Each
     writer loses at most once to each of the seven others, within the eight attempts."""
-    clients: list[AsyncMongoClient[dict[str, Any]]] = [
+    clients: list[AsyncMongoClient[Mapping[str, Any]]] = [
         AsyncMongoClient(mongo_uri) for _ in range(2)
     ]
     try:
