@@ -154,6 +154,45 @@ def test_timestamps_come_from_record_created(
     assert entry.timestamp_ns == "1700000000500000000"
 
 
+def test_payload_groups_lines_by_level_with_their_own_timestamps() -> None:
+    from rsf_observability.loki import LokiLabels
+
+    labels = LokiLabels({"app": "rsf", "environment": "test"})
+    lines = ['{"message":"quote \\" backslash \\\\ é ✓"}', 'raw "line"\twith\u2028odd\x00', ""]
+    entries = [
+        (logging.INFO, 1_700_000_000.5, lines[0]),
+        (logging.ERROR, 1_700_000_001.25, lines[1]),
+        (logging.INFO, 1_700_000_002.0, lines[2]),
+    ]
+    assert labels.payload(entries) == {
+        "streams": [
+            {
+                "stream": {"app": "rsf", "environment": "test", "level": "info"},
+                "values": [
+                    ["1700000000500000000", lines[0]],
+                    ["1700000002000000000", lines[2]],
+                ],
+            },
+            {
+                "stream": {"app": "rsf", "environment": "test", "level": "error"},
+                "values": [["1700000001250000000", lines[1]]],
+            },
+        ]
+    }
+
+
+def test_lines_with_quotes_and_unicode_reach_loki_intact(
+    loki_receiver: LokiReceiver, make_handler: Any
+) -> None:
+    handler = make_handler()
+    log = logger_for(handler)
+    messages = ['say "hi"', "back\\slash", "naïve ✓ ₹", "tab\tand\u2028separator"]
+    for message in messages:
+        log.info(message)
+    assert handler.flush(10)
+    assert [line["message"] for line in loki_receiver.json_lines()] == messages
+
+
 def test_retry_after_a_500(
     loki_receiver: LokiReceiver, make_handler: Any, metrics: RsfMetrics
 ) -> None:

@@ -30,7 +30,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -72,11 +71,9 @@ class ShipperNoiseFilter(logging.Filter):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    labels: LabelKey
-    timestamp_ns: str
-    line: str
+#: A buffered record: ``(levelno, record.created, line)``. Its labels and nanosecond timestamp
+#: are worked out on the shipping thread, off the request path.
+_Entry = tuple[int, float, str]
 
 
 class LokiLabels(LokiEmitterV1):  # type: ignore[misc]
@@ -103,19 +100,29 @@ class LokiLabels(LokiEmitterV1):  # type: ignore[misc]
         return f"_{label}" if label[:1].isdigit() else label
 
     def build_tags(self, record: logging.LogRecord) -> dict[str, str]:
+        return self._tags_for(record.levelno)
+
+    def _tags_for(self, levelno: int) -> dict[str, str]:
         tags = dict(self.tags)
-        tags[self.level_tag] = level_name(record.levelno)
+        tags[self.level_tag] = level_name(levelno)
         return tags
 
     def label_key(self, record: logging.LogRecord) -> LabelKey:
-        return tuple(sorted(self.build_tags(record).items()))
+        return self.level_key(record.levelno)
 
-    @staticmethod
-    def payload(entries: Iterable[_Entry]) -> dict[str, Any]:
+    def level_key(self, levelno: int) -> LabelKey:
+        """The label set of records at ``levelno`` (labels depend on the level alone)."""
+        return tuple(sorted(self._tags_for(levelno).items()))
+
+    def payload(self, entries: Iterable[_Entry]) -> dict[str, Any]:
         """``{"streams": [{"stream": {labels}, "values": [[ns, line], ...]}, ...]}``."""
+        keys: dict[int, LabelKey] = {}
         streams: dict[LabelKey, list[list[str]]] = {}
-        for entry in entries:
-            streams.setdefault(entry.labels, []).append([entry.timestamp_ns, entry.line])
+        for levelno, created, line in entries:
+            key = keys.get(levelno)
+            if key is None:
+                key = keys[levelno] = self.level_key(levelno)
+            streams.setdefault(key, []).append([timestamp_ns(created), line])
         return {
             "streams": [
                 {"stream": dict(labels), "values": values} for labels, values in streams.items()
@@ -199,7 +206,9 @@ class LokiHandler(logging.Handler):
             headers=self._headers,
             timeout=self.timeout,
         )
-        self._cond = threading.Condition(threading.Lock())
+        # emit takes the lock itself (a Condition's ``with`` is one more Python call).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._wakeup = threading.Event()
         self._in_flight = 0
         self._flush_requested = False
@@ -259,19 +268,24 @@ class LokiHandler(logging.Handler):
 
     # --- producing side: never waits on the network ---------------------------------------
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filters, then :meth:`emit` without the handler-wide lock: emit guards its buffer."""
+        passed = self.filter(record)
+        if isinstance(passed, logging.LogRecord):  # Python 3.12+: a filter may swap the record
+            record = passed
+        if passed:
+            self.emit(record)
+        return bool(passed)
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread in _shipper_threads:
             return
         try:
-            entry = _Entry(
-                labels=self.labels.label_key(record),
-                timestamp_ns=timestamp_ns(record.created),
-                line=self.format(record),
-            )
+            entry = (record.levelno, record.created, self.format(record))
         except Exception:
             self.handleError(record)
             return
-        with self._cond:
+        with self._lock:
             if self._stopping:
                 dropped = DROP_SHUTDOWN
             elif len(self._buffer) >= self.buffer_size:
