@@ -394,16 +394,22 @@ def json_processors(
 _NOT_EXTRA: frozenset[str] = STANDARD_RECORD_ATTRS | ENRICHMENT_ATTRS
 
 
+_STACK = object()  # the plan's mark for an extra called ``stack``: decided per record
+_Step = tuple[Any, Any, bool]  # (record attribute, key in the line or _STACK, secret)
+_PLANS_MAX = 256
+
+
 class _DefaultJsonEvent:
     """:func:`json_processors`' pipeline fused into one pass over the record.
 
     Every record, the request path's included, goes through the default pipeline; run as nine
     processors plus a redaction copy it cost more than the JSON encoding. This builds the same
-    dict (keys, order, values: tested against :func:`run_processors`) in one function, and
-    checks only the extra fields' keys for secrets: the keys it writes itself are known.
+    dict (keys, order, values: tested against :func:`run_processors`) in one function. Records
+    from one call site have the same attributes in the same order, so which of them are extra
+    fields, under which key and whether that key is secret is worked out once per such shape.
     """
 
-    __slots__ = ("_redact_whole", "_secret_keys", "_static")
+    __slots__ = ("_plans", "_redact_whole", "_secret_keys", "_static")
 
     def __init__(self, static: Mapping[str, Any], secret_keys: frozenset[str]) -> None:
         self._secret_keys = secret_keys
@@ -414,6 +420,23 @@ class _DefaultJsonEvent:
             or any(type(value) not in LEAF_TYPES for value in static.values())
         )
         self._static = dict(static)
+        self._plans: dict[tuple[Any, ...], tuple[_Step, ...]] = {}
+
+    def _plan(self, shape: tuple[Any, ...]) -> tuple[_Step, ...]:
+        check = bool(self._secret_keys) and not self._redact_whole
+        steps: list[_Step] = []
+        for name in shape:
+            if name in _NOT_EXTRA:
+                continue
+            key: Any = name
+            if name in CORE_KEYS:
+                key = f"field_{name}"
+            secret = check and isinstance(key, str) and is_secret_key(key, self._secret_keys)
+            steps.append((name, _STACK if name == "stack" else key, secret))
+        plan = tuple(steps)
+        if len(self._plans) < _PLANS_MAX:
+            self._plans[shape] = plan
+        return plan
 
     def __call__(self, record: logging.LogRecord) -> EventDict:
         secret_keys = self._secret_keys
@@ -432,20 +455,23 @@ class _DefaultJsonEvent:
                 value = event.get(key)
                 if type(value) not in LEAF_TYPES:
                     event[key] = redact(value, secret_keys, 1)
+        attributes = record.__dict__
+        shape = tuple(attributes)
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plan(shape)
         stack: Any = _MISSING
-        for key, value in record.__dict__.items():
-            if key in _NOT_EXTRA:
-                continue
-            if key in CORE_KEYS:
-                if key == "stack" and not record.exc_info:
+        for name, key, secret in plan:
+            value = attributes[name]
+            if key is _STACK:
+                if not record.exc_info:
                     stack = value
                     continue
-                key = f"field_{key}"
-            if inline:
-                if isinstance(key, str) and is_secret_key(key, secret_keys):
-                    value = REDACTED
-                elif type(value) not in LEAF_TYPES:
-                    value = redact(value, secret_keys, 1)
+                key = "field_stack"
+            if secret:
+                value = REDACTED
+            elif inline and type(value) not in LEAF_TYPES:
+                value = redact(value, secret_keys, 1)
             event[key] = value
         if record.exc_info or record.exc_text or record.stack_info:
             formatted = _format_exc_info(record)
