@@ -359,3 +359,13 @@ def test_an_exemplar_on_a_long_lived_series_shows_on_the_next_scrape() -> None:
     counter.labels("/a").inc(exemplar={"trace_id": "abc"})
     assert b'# {trace_id="abc"}' in encode_registry(registry, encode)
     assert encode_registry(registry, encode) == encode(registry)
+
+
+def test_a_gauge_child_turned_into_a_callback_after_a_scrape() -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("queue_depth", "Depth", ["queue"], registry=registry)
+    gauge.labels("a").set(1)
+    gauge.labels("b").set(2)
+    assert_same(registry)
+    gauge.labels("b").set_function(lambda: 42.0)
+    assert_same(registry)

@@ -136,6 +136,7 @@ class _Kind:
     samples: Callable[[Any, list[float]], Sequence[float]]
     created: bool
     exemplars: bool
+    callbacks: bool = False
 
 
 def _same(_: Any, raw: list[float]) -> Sequence[float]:
@@ -174,6 +175,7 @@ _KINDS: dict[type, _Kind] = {
         samples=_same,
         created=False,
         exemplars=False,
+        callbacks=True,
     ),
     Summary: _Kind(
         value_objects=lambda c: (c._count, c._sum),
@@ -201,6 +203,11 @@ class _Prefixes:
     created: str
 
 
+def _has_callback(child: Any) -> bool:
+    """``Gauge.set_function`` swaps the child's ``_child_samples`` for a function of its own."""
+    return getattr(child._child_samples, "__func__", None) is not type(child)._child_samples
+
+
 @dataclass
 class _Series:
     """One child's layout, its line prefixes and its last rendered text, per format."""
@@ -222,7 +229,7 @@ class _Series:
         No ``vars()`` here: materialising an instance dict slows every later attribute access,
         and children are updated on every request.
         """
-        if getattr(child._child_samples, "__func__", None) is not type(child)._child_samples:
+        if _has_callback(child):
             raise _Unsupported("callback value (Gauge.set_function)")
         objects = tuple(kind.value_objects(child))
         if any(type(o) is not values.MutexValue for o in objects):
@@ -448,12 +455,15 @@ class _Family:
     def render(self, fmt: _Format, use_created: bool) -> bytes | None:
         """The family's text, or None when this scrape needs the library (exemplars)."""
         self._refresh_children()
+        if self.kind.callbacks and any(map(_has_callback, self.children)):
+            raise _Unsupported("callback value (Gauge.set_function)")
         raw = list(map(_VALUE, self.objects))
         previous, self.previous_raw = self.previous_raw, raw
         moved: list[int] | None = None  # series changed since the previous scrape, any format
         if previous is not None:
             moved = []
-            _changed(raw, previous, self.offsets, 0, len(self.series), moved)
+            if raw != previous:
+                _changed(raw, previous, self.offsets, 0, len(self.series), moved)
         if self.kind.exemplars:
             self.exemplars.note(moved)
             if fmt.openmetrics and self.exemplars.present(self.series):
