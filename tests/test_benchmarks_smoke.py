@@ -87,8 +87,12 @@ def test_logging_metrics_and_domain_figures(results: dict[str, Any]) -> None:
     assert {r["name"] for r in metrics["rows"]} == {
         "text",
         "openmetrics",
+        "text, every series changed",
+        "openmetrics, every series changed",
         "text + gzip",
         "text, with *_created series",
+        "prometheus_client generate_latest (text)",
+        "prometheus_client generate_latest (openmetrics)",
     }
     assert all(_positive(r["median"]) for r in metrics["rows"])
 
