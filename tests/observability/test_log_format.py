@@ -10,8 +10,11 @@ import logging
 import re
 import sys
 import time
+from collections import OrderedDict, defaultdict
 from decimal import Decimal
-from typing import Any
+from enum import Enum, IntEnum, StrEnum
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import pytest
 from pydantic import BaseModel
@@ -455,3 +458,125 @@ def test_json_formatter_follows_processors_changed_after_construction() -> None:
     assert json.loads(formatter.format(make_record()))["host"] == "h-1"
     formatter.processors[:] = [p for p in formatter.processors if p is not add_host][:3]
     assert list(json.loads(formatter.format(make_record()))) == ["timestamp", "level", "message"]
+
+
+# --- orjson writes what the json module would ----------------------------------------------
+
+
+def _json_module_line(value: Any) -> str:
+    """The line as the json module alone writes it (the formatter's path before orjson)."""
+    from rsf_observability.log_format import json_default, to_jsonable
+
+    try:
+        return json.dumps(
+            value,
+            default=json_default,
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        )
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+
+
+class Level(Enum):
+    LOW = 1.5
+    ODD = float("nan")
+
+
+class Code(IntEnum):
+    OK = 200
+
+
+class Tag(StrEnum):
+    A = "a"
+
+
+class Ratio(float):
+    pass
+
+
+class Pair(NamedTuple):
+    left: int
+    right: float
+
+
+@dataclasses.dataclass
+class Reading:
+    value: float
+    when: dt.datetime
+    pair: Pair
+
+
+class Sample(BaseModel):
+    value: float
+
+
+def _value_zoo() -> list[Any]:
+    nested: Any = "leaf"
+    for _ in range(300):
+        nested = {"n": nested}
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    when = dt.datetime(2024, 1, 15, 10, 30, 45, 123456, tzinfo=dt.UTC)
+    return [
+        {"message": "plain", "count": 3, "ratio": 0.1, "none": None, "flag": True},
+        {"big": 10**30, "neg": -(2**63), "u64": 2**64 - 1, "past_u64": 2**64},
+        {"floats": [1e16, 1e-7, -0.0, 123456789.123456789, 5e-324, 1.7976931348623157e308]},
+        {"nan": float("nan")},
+        {"deep": [{"inf": float("inf")}]},
+        {"ninf": -float("inf"), "ok": 1},
+        {"enum": Level.LOW, "int_enum": Code.OK, "str_enum": Tag.A},
+        {"nan_enum": Level.ODD},
+        {"subclass": Ratio(2.5), "nan_subclass": Ratio("nan")},
+        {"pair": Pair(1, 2.5), "tuple": (1, "two", None)},
+        {"reading": Reading(1.25, when, Pair(3, 4.0))},
+        {"reading_nan": Reading(float("nan"), when, Pair(3, 4.0))},
+        {"when": when, "naive": dt.datetime(2024, 1, 1), "day": dt.date(2024, 1, 2)},
+        {"time": dt.time(10, 30, tzinfo=dt.UTC), "delta": dt.timedelta(seconds=1.5)},
+        {"money": Money(Decimal("1.50"), "INR"), "uuid": UUID(int=7), "raw": b"\x00\xff"},
+        {"model": Order(order_id="o-1", placed=when), "sample_nan": Sample(value=float("nan"))},
+        {"set": {3, 1, 2}, "frozen": frozenset({"b", "a"}), "weird": Weird(), "hostile": Hostile()},
+        {1: "int key", None: "none key", 2.5: "float key"},
+        {True: "bool key", False: "other bool key"},
+        {(1, 2): "tuple key"},
+        {"surrogate": "\ud800"},
+        {"controls": "a\r\nb\x1b[31m\x7f\x9b\u2028", "unicode": "naïve ✓ ₹ 😀"},
+        {"nested": nested},
+        {"cyclic": cyclic},
+        {"ordered": OrderedDict([("b", 1), ("a", 2)]), "default": defaultdict(int, {"x": 1})},
+        [1, "list at the top", {"k": [None, 2.5]}],
+        "a bare string",
+    ]
+
+
+@pytest.mark.parametrize("value", _value_zoo(), ids=lambda v: type(v).__name__)
+def test_json_lines_mean_what_the_json_module_writes(value: Any) -> None:
+    from rsf_observability.log_format import dumps
+
+    line = dumps(value)
+    expected = _json_module_line(value)
+    assert "\n" not in line
+    if "\ud800" in expected:  # not UTF-8: compared as text
+        assert line == expected
+        return
+    assert json.loads(line) == json.loads(expected)
+
+
+def test_a_typical_record_line_is_byte_for_byte_the_json_modules() -> None:
+    from rsf_observability.log_format import dumps
+
+    formatter = JsonFormatter(service="svc", environment="production", redact_keys=["token"])
+    record = make_record(
+        "Outgoing response",
+        name="rsf.access",
+        method="GET",
+        path="/ui/orders/u-42",
+        statusCode=200,
+        processingTime=0.123,
+        duration=0.123,
+        responseSize=52,
+        headers={"content-type": "application/json", "token": "t"},
+    )
+    event = formatter.event(record)
+    assert dumps(event) == _json_module_line(event)

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as _dt
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -22,6 +23,8 @@ from enum import Enum
 from pathlib import PurePath
 from typing import IO, Any
 from uuid import UUID
+
+import orjson
 
 from rsf_observability import context
 from rsf_observability.log_enrichment import current_trace_ids
@@ -213,12 +216,66 @@ def _escape_unsafe(text: str) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+# orjson writes a line in a tenth of the json module's time. Where the two would write a value
+# differently, the value goes the json way so a line keeps its meaning: datetimes and
+# dataclasses pass through json_default (isoformat, asdict), float and tuple subclasses become
+# numbers and arrays (orjson would ask json_default, which answers a repr), and a line holding
+# NaN or an infinity (null for orjson, "nan"/"inf" on the json path) is written by json.
+# Whatever orjson refuses (non-string keys, ints past 64 bits, cycles, deep nesting, lone
+# surrogates) is written by json as before.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_PLAIN: frozenset[type] = frozenset({str, int, bool, type(None)})
+_MAX_NESTING = 255  # orjson refuses deeper values itself
+
+
+def _not_finite(value: Any, _depth: int = 0) -> bool:
+    """Whether ``value`` holds a NaN or an infinity where orjson would write it as null."""
+    if type(value) in _PLAIN or _depth > _MAX_NESTING:
+        return False
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    elif isinstance(value, Enum):
+        return _not_finite(value.value, _depth + 1)
+    else:  # other objects reach _orjson_default, which checks what it returns
+        return False
+    for item in items:
+        if type(item) in _PLAIN:
+            continue
+        if _not_finite(item, _depth + 1):
+            return True
+    return False
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    replacement = json_default(value)
+    if _not_finite(replacement):
+        raise TypeError("not finite: the json module writes this value")
+    return replacement
+
+
+def _json_line(value: Any) -> str:
+    if not _not_finite(value):
+        try:
+            return orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
+        except TypeError:  # orjson.JSONEncodeError: a value only the json module writes
+            pass
+    return _LINE_ENCODER.encode(value)
+
+
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """``json.dumps`` that never raises and never lets a control character through raw."""
     separators = (",", ":") if indent is None else (",", ": ")
     try:
         if indent is None:
-            text = _LINE_ENCODER.encode(value)
+            text = _json_line(value)
         else:
             text = json.dumps(
                 value,
