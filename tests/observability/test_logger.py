@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Any
 
 import pytest
 from rsf_observability.log_format import JsonFormatter
 from rsf_observability.logger import BoundLogger, get_logger
 
-from tests.support.log_capture import capture_logs
+from tests.support.log_capture import RecordList, capture_logs
 
 
 def test_scope_names_the_logger_and_is_on_every_record() -> None:
@@ -190,3 +191,31 @@ def test_log_fields_honours_switched_off_caller_lookup(monkeypatch: pytest.Monke
         0,
         "(unknown function)",
     )
+
+
+def test_log_fields_refuses_message_and_asctime_like_stdlib() -> None:
+    logger = logging.getLogger("rsf.test.log_fields.reserved")
+    for name in ("message", "asctime"):
+        with (
+            capture_logs("rsf.test.log_fields.reserved", level=logging.INFO) as records,
+            pytest.raises(KeyError, match=f"Attempt to overwrite '{name}'"),
+        ):
+            _log_here(logger, ok=1, **{name: "x"})
+        assert records.records == []
+
+
+def test_log_fields_gives_a_custom_logger_class_its_extra() -> None:
+    seen: list[dict[str, object] | None] = []
+
+    class Custom(logging.Logger):
+        def makeRecord(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+            seen.append(args[8] if len(args) > 8 else kwargs.get("extra"))
+            return super().makeRecord(*args, **kwargs)
+
+    logger = Custom("rsf.test.log_fields.custom")
+    logger.setLevel(logging.INFO)
+    handler = RecordList()
+    logger.addHandler(handler)
+    _log_here(logger, orderId="o-1")
+    assert seen == [{"orderId": "o-1"}]
+    assert handler.records[0].orderId == "o-1"  # type: ignore[attr-defined]

@@ -60,7 +60,21 @@ def log_fields(logger: logging.Logger, level: int, msg: str, fields: dict[str, A
         fn, lno, func = code.co_filename, frame.f_lineno, code.co_name
     else:  # caller lookup switched off, as stdlib honours it
         fn, lno, func = "(unknown file)", 0, "(unknown function)"
-    logger.handle(logger.makeRecord(logger.name, level, fn, lno, msg, (), None, func, fields))
+    if type(logger).makeRecord is not _STDLIB_MAKE_RECORD:  # a custom logger class sees extra
+        logger.handle(logger.makeRecord(logger.name, level, fn, lno, msg, (), None, func, fields))
+        return
+    record = logger.makeRecord(logger.name, level, fn, lno, msg, (), None, func)
+    attributes = record.__dict__
+    # stdlib's check, as set operations instead of a loop over the fields
+    if not attributes.keys().isdisjoint(fields) or not _UNSETTABLE.isdisjoint(fields):
+        clash = next(key for key in fields if key in attributes or key in _UNSETTABLE)
+        raise KeyError(f"Attempt to overwrite {clash!r} in LogRecord")
+    attributes.update(fields)
+    logger.handle(record)
+
+
+_STDLIB_MAKE_RECORD = logging.Logger.makeRecord
+_UNSETTABLE = frozenset({"message", "asctime"})
 
 
 class BoundLogger:
