@@ -87,12 +87,12 @@ class AuditMiddleware:
         peeked, receive = await peek_request_body(receive, self.request_max_bytes)
         body = parse_json(peeked.head, peeked.complete)
         context = body.get("context") if isinstance(body, dict) else None
-        if not isinstance(context, dict):
-            context = {}
-        participant = _context_field(context, "bap_id") or _context_field(context, "bpp_id")
-        transaction_id = _context_field(context, "transaction_id")
-        message_id = _context_field(context, "message_id")
-        action = _context_field(context, "action")
+        participant = transaction_id = message_id = action = None
+        if isinstance(context, dict) and context:  # a GET has none: four Nones, no lookups
+            participant = _context_field(context, "bap_id") or _context_field(context, "bpp_id")
+            transaction_id = _context_field(context, "transaction_id")
+            message_id = _context_field(context, "message_id")
+            action = _context_field(context, "action")
         if log_enabled:
             log_fields(
                 self.logger,

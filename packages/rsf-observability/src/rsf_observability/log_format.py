@@ -91,6 +91,12 @@ def level_name(levelno: int) -> str:
     return "debug"
 
 
+_LEVEL_NAMES: dict[int, str] = {
+    level: level_name(level)
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+}
+
+
 # --- timestamps ----------------------------------------------------------------------------
 
 
@@ -243,9 +249,13 @@ def _not_finite(value: Any, _depth: int = 0) -> bool:
     else:  # other objects reach _orjson_default, which checks what it returns
         return False
     for item in items:
-        if type(item) in _PLAIN:
+        kind = type(item)
+        if kind in _PLAIN:
             continue
-        if _not_finite(item, _depth + 1):
+        if kind is float:
+            if not math.isfinite(item):
+                return True
+        elif _not_finite(item, _depth + 1):
             return True
     return False
 
@@ -466,7 +476,7 @@ class _DefaultJsonEvent:
     fields, under which key and whether that key is secret is worked out once per such shape.
     """
 
-    __slots__ = ("_plans", "_redact_whole", "_secret_keys", "_static")
+    __slots__ = ("_inline", "_plans", "_redact_whole", "_secret_keys", "_static")
 
     def __init__(self, static: Mapping[str, Any], secret_keys: frozenset[str]) -> None:
         self._secret_keys = secret_keys
@@ -476,11 +486,12 @@ class _DefaultJsonEvent:
             any(is_secret_key(key, secret_keys) for key in CORE_KEYS | set(static))
             or any(type(value) not in LEAF_TYPES for value in static.values())
         )
+        self._inline = bool(secret_keys) and not self._redact_whole
         self._static = dict(static)
         self._plans: dict[tuple[Any, ...], tuple[_Step, ...]] = {}
 
     def _plan(self, shape: tuple[Any, ...]) -> tuple[_Step, ...]:
-        check = bool(self._secret_keys) and not self._redact_whole
+        check = self._inline
         steps: list[_Step] = []
         for name in shape:
             if name in _NOT_EXTRA:
@@ -497,19 +508,25 @@ class _DefaultJsonEvent:
 
     def __call__(self, record: logging.LogRecord) -> EventDict:
         secret_keys = self._secret_keys
-        inline = bool(secret_keys) and not self._redact_whole
+        inline = self._inline
+        msg = record.msg
         event: EventDict = {
             "timestamp": iso_utc_timestamp(record.created),
-            "level": level_name(record.levelno),
-            "message": record_message(record),
+            "level": _LEVEL_NAMES.get(record.levelno) or level_name(record.levelno),
+            "message": msg if type(msg) is str and not record.args else record_message(record),
             "logger": record.name,
         }
         event.update(self._static)
         add_correlation(record, event)
-        event["scope"] = getattr(record, "scope", None)
+        scope = getattr(record, "scope", None)
+        event["scope"] = scope
         if inline:
-            for key in ("correlationId", "trace_id", "span_id", "scope"):
-                value = event.get(key)
+            for key, value in (
+                ("correlationId", event["correlationId"]),
+                ("trace_id", event.get("trace_id")),
+                ("span_id", event.get("span_id")),
+                ("scope", scope),
+            ):
                 if type(value) not in LEAF_TYPES:
                     event[key] = redact(value, secret_keys, 1)
         attributes = record.__dict__
