@@ -241,7 +241,7 @@ def test_unchanged_series_are_not_rendered_again() -> None:
         counter.labels(route).inc()
     encode, _ = choose_encoder("")
     rendered: list[object] = []
-    original = metrics_encoder._Series._lines
+    original = metrics_encoder._Series.lines
 
     def counting(self: metrics_encoder._Series, *args: Any) -> tuple[str, str]:
         rendered.append(self.child)
@@ -249,7 +249,7 @@ def test_unchanged_series_are_not_rendered_again() -> None:
 
     encode_registry(registry, encode)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(metrics_encoder._Series, "_lines", counting)
+        patch.setattr(metrics_encoder._Series, "lines", counting)
         assert encode_registry(registry, encode) == encode(registry)
         assert rendered == []
         counter.labels("/b").inc()
@@ -368,4 +368,14 @@ def test_a_gauge_child_turned_into_a_callback_after_a_scrape() -> None:
     gauge.labels("b").set(2)
     assert_same(registry)
     gauge.labels("b").set_function(lambda: 42.0)
+    assert_same(registry)
+
+
+def test_prefixes_that_do_not_add_up_leave_the_family_to_prometheus_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every probe render is put back together and compared; a mismatch means the slow path."""
+    monkeypatch.setattr(metrics_encoder, "_go", lambda value: repr(float(value)) + "?")
+    registry = CollectorRegistry()
+    Counter("hits_total", "Hits", ["route"], registry=registry).labels("/").inc()
     assert_same(registry)

@@ -214,8 +214,7 @@ class _Series:
 
     child: Any
     kind: _Kind
-    labels: dict[str, str]
-    layout: _Layout
+    size: int
     objects: tuple[Any, ...]
     prefixes: dict[Hashable, _Prefixes] = field(default_factory=dict)
     rendered: dict[Hashable, tuple[list[float], float | None, bytes, bytes]] = field(
@@ -223,7 +222,7 @@ class _Series:
     )
 
     @classmethod
-    def admit(cls, kind: _Kind, labelnames: Sequence[str], child: Any) -> _Series:
+    def admit(cls, kind: _Kind, child: Any) -> _Series:
         """Checked against the library's own sample list, so a changed layout is caught here.
 
         No ``vars()`` here: materialising an instance dict slows every later attribute access,
@@ -238,41 +237,13 @@ class _Series:
         library = [(s.name, s.labels) for s in child._child_samples() if s.name != "_created"]
         if library != layout:
             raise _Unsupported("unexpected samples")
-        labels = dict(zip(labelnames, child._labelvalues, strict=True))
-        return cls(child, kind, labels, layout, objects)
+        return cls(child, kind, len(layout), objects)
 
-    def prefixes_for(self, fmt: _Format, family: _Family) -> _Prefixes:
-        found = self.prefixes.get(fmt.key)
-        if found is None:
-            found = self.prefixes[fmt.key] = self._probe(fmt, family)
-        return found
-
-    def _probe(self, fmt: _Format, family: _Family) -> _Prefixes:
-        """Render the series at 0.0 with prometheus_client and cut the value off every line."""
-        name = family.description.name
-        probe = family.bare_metric()
-        for suffix, labels in self.layout:
-            probe.add_sample(name + suffix, {**self.labels, **labels}, 0.0)
-        if self.kind.created:
-            probe.add_sample(name + "_created", dict(self.labels), 0.0)
-        text = fmt.library([probe]).decode()
-        header = family.headers_for(fmt)
-        lines = text[len(header.family) :].split("\n")
-        main = lines[: len(self.layout)]
-        created = lines[-2] if self.kind.created else f" {_ZERO}"
-        if not all(line.endswith(f" {_ZERO}") for line in [*main, created]):
-            raise _Unsupported("unexpected sample line")
-        prefixes = _Prefixes(tuple(line[: -len(_ZERO)] for line in main), created[: -len(_ZERO)])
-        zero_created = 0.0 if self.kind.created else None
-        body, created_text = self._lines(prefixes, [0.0] * len(self.layout), zero_created, fmt)
-        expected = header.family + body + (header.created + created_text if created_text else "")
-        if text != expected:
-            raise _Unsupported("unexpected layout")
-        return prefixes
-
-    def _lines(
-        self, prefixes: _Prefixes, samples: Sequence[float], created: float | None, fmt: _Format
+    def lines(
+        self, fmt: _Format, samples: Sequence[float], created: float | None
     ) -> tuple[str, str]:
+        """(sample lines, ``_created`` line when the text format puts it in its own family)."""
+        prefixes = self.prefixes[fmt.key]
         strings = _STRINGS
         body = "".join(
             [
@@ -285,16 +256,13 @@ class _Series:
         line = prefixes.created + _value_string(created) + "\n"
         return (body + line, "") if fmt.openmetrics else (body, line)
 
-    def render(
-        self, fmt: _Format, family: _Family, raw: list[float], created: float | None
-    ) -> tuple[bytes, bytes]:
+    def render(self, fmt: _Format, raw: list[float], created: float | None) -> tuple[bytes, bytes]:
         """(series text, its ``_created`` line for the text format's separate family)."""
         slot = (fmt.key, created is not None)
         last = self.rendered.get(slot)
         if last is not None and last[0] == raw and last[1] == created:
             return last[2], last[3]
-        prefixes = self.prefixes_for(fmt, family)
-        body, created_line = self._lines(prefixes, self.kind.samples(self.child, raw), created, fmt)
+        body, created_line = self.lines(fmt, self.kind.samples(self.child, raw), created)
         rendered = (raw, created, body.encode(), created_line.encode())
         self.rendered[slot] = rendered
         return rendered[2], rendered[3]
@@ -430,6 +398,62 @@ class _Family:
             found = self.headers[fmt.key] = _Headers(family, created)
         return found
 
+    def _probe(self, fmt: _Format, todo: list[_Series]) -> None:
+        """Line prefixes of series new to ``fmt``, from one prometheus_client render at 0.0.
+
+        The value is cut off every line; putting the render back together checks the cut.
+        """
+        name, kind = self.description.name, self.kind
+        labelnames = self.metric._labelnames
+        probe = self.bare_metric()
+        for series in todo:
+            labels = dict(zip(labelnames, series.child._labelvalues, strict=True))
+            for suffix, extra in kind.layout(series.child):
+                probe.add_sample(name + suffix, {**labels, **extra}, 0.0)
+            if kind.created:
+                probe.add_sample(name + "_created", labels, 0.0)
+        text = fmt.library([probe]).decode()
+        headers = self.headers_for(fmt)
+        if not text.startswith(headers.family):
+            raise _Unsupported("unexpected header")
+        inline = fmt.openmetrics  # OpenMetrics: _created after each series; text: all at the end
+        try:
+            prefixes = self._cut(fmt, todo, text[len(headers.family) :].split("\n"))
+        except StopIteration as short:
+            raise _Unsupported("fewer sample lines") from short
+        zero = 0.0 if kind.created else None
+        bodies: list[str] = []
+        created_lines: list[str] = []
+        for series, found in zip(todo, prefixes, strict=True):
+            series.prefixes[fmt.key] = found
+            body, created_line = series.lines(fmt, [0.0] * series.size, zero)
+            bodies.append(body)
+            created_lines.append(created_line)
+        tail = headers.created + "".join(created_lines) if kind.created and not inline else ""
+        if text != headers.family + "".join(bodies) + tail:
+            for series in todo:
+                del series.prefixes[fmt.key]
+            raise _Unsupported("unexpected sample lines")
+
+    def _cut(self, fmt: _Format, todo: list[_Series], text_lines: list[str]) -> list[_Prefixes]:
+        """Each series' lines of a probe render, the ``0.0`` value cut off."""
+        lines = iter(text_lines)
+        cut = len(_ZERO)
+        kind, inline = self.kind, fmt.openmetrics
+        main: list[list[str]] = []
+        created: list[str] = []
+        for series in todo:
+            main.append([next(lines)[:-cut] for _ in range(series.size)])
+            if kind.created and inline:
+                created.append(next(lines)[:-cut])
+        if kind.created and not inline:
+            for _ in range(self.headers_for(fmt).created.count("\n")):
+                next(lines)
+            created = [next(lines)[:-cut] for _ in todo]
+        if not created:
+            created = [""] * len(todo)
+        return [_Prefixes(tuple(m), c) for m, c in zip(main, created, strict=True)]
+
     def _current_children(self) -> list[Any]:
         metric = self.metric
         if metric._labelnames and not metric._labelvalues:
@@ -442,10 +466,7 @@ class _Family:
         if children == self.children:
             return
         known = {id(s.child): s for s in self.series}  # alive: self.series holds them
-        labelnames = self.metric._labelnames
-        self.series = [
-            known.get(id(c)) or _Series.admit(self.kind, labelnames, c) for c in children
-        ]
+        self.series = [known.get(id(c)) or _Series.admit(self.kind, c) for c in children]
         self.children = children
         self.objects = [o for s in self.series for o in s.objects]
         self.offsets = list(itertools.accumulate((len(s.objects) for s in self.series), initial=0))
@@ -491,9 +512,13 @@ class _Family:
         texts = last.texts.copy() if last is not None else [b""] * count
         created_lines = last.created_lines.copy() if last is not None else [b""] * count
         offsets, series = self.offsets, self.series
+        dirty = list(dirty)
+        todo = [series[i] for i in dirty if fmt.key not in series[i].prefixes]
+        if todo:
+            self._probe(fmt, todo)
         for i in dirty:
             texts[i], created_lines[i] = series[i].render(
-                fmt, self, raw[offsets[i] : offsets[i + 1]], None if created is None else created[i]
+                fmt, raw[offsets[i] : offsets[i + 1]], None if created is None else created[i]
             )
         headers = self.headers_for(fmt)
         parts = [headers.family.encode(), *texts]
