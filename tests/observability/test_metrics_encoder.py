@@ -137,7 +137,7 @@ def test_changed_values_added_and_removed_series_show_up(created: bool) -> None:
 
     m["counter"].labels("brand new", "k").inc(3)
     m["gauge"].remove("plain")
-    m["histogram"].remove_by_labels({"a": "x"})
+    m["histogram"].remove("x", "y")
     assert_same(registry)
 
     m["summary"].clear()
