@@ -580,3 +580,49 @@ def test_a_typical_record_line_is_byte_for_byte_the_json_modules() -> None:
     )
     event = formatter.event(record)
     assert dumps(event) == _json_module_line(event)
+
+
+@pytest.mark.parametrize("redact_keys", [None, ["token"]])
+@pytest.mark.parametrize("value", _value_zoo(), ids=lambda v: type(v).__name__)
+def test_json_record_lines_mean_what_the_json_module_writes(
+    value: Any, redact_keys: list[str] | None
+) -> None:
+    formatter = JsonFormatter(service="svc", environment="test", redact_keys=redact_keys)
+    records = [
+        make_record(value=value),
+        make_record(value=value, ratio=float("nan")),
+        make_record(scope=value),
+        make_record(stack=value),
+    ]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        records.append(make_record(**{f"x_{key}": item for key, item in value.items()}))
+    for record in records:
+        line = formatter.format(record)
+        expected = _json_module_line(formatter.event(record))
+        if "\ud800" in expected:
+            assert line == expected
+        else:
+            assert json.loads(line) == json.loads(expected)
+
+
+def test_json_odd_core_values_are_written_and_redacted_as_the_pipeline_does() -> None:
+    from rsf_observability.log_format import json_processors, run_processors
+
+    nan = float("nan")
+    formatter = JsonFormatter(service=nan, environment="test", redact_keys=["token"])  # type: ignore[arg-type]
+    record = logging.LogRecord(
+        {"token": "t", "n": float("inf")},  # type: ignore[arg-type]
+        logging.INFO,
+        __file__,
+        1,
+        "odd",
+        (),
+        None,
+    )
+    processors = json_processors(nan, "test", ["token"])  # type: ignore[arg-type]
+    expected = run_processors(processors, record)
+    assert expected["logger"] == {"token": "[REDACTED]", "n": float("inf")}
+    assert formatter.event(record) == expected
+    line = json.loads(formatter.format(record))
+    assert line["service"] == "nan"
+    assert line["logger"] == {"token": "[REDACTED]", "n": "inf"}

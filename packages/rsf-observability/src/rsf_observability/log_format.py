@@ -271,8 +271,9 @@ def _orjson_default(value: Any) -> Any:
     return replacement
 
 
-def _json_line(value: Any) -> str:
-    if not _not_finite(value):
+def _json_line(value: Any, look: bool = True) -> str:
+    """The line of ``value``; ``look=False`` when the caller has seen to NaN and infinities."""
+    if not (look and _not_finite(value)):
         try:
             return orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
         except TypeError:  # orjson.JSONEncodeError: a value only the json module writes
@@ -282,23 +283,29 @@ def _json_line(value: Any) -> str:
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """``json.dumps`` that never raises and never lets a control character through raw."""
-    separators = (",", ":") if indent is None else (",", ": ")
+    if indent is None:
+        return _dumps_line(value)
     try:
-        if indent is None:
-            text = _json_line(value)
-        else:
-            text = json.dumps(
-                value,
-                default=json_default,
-                ensure_ascii=False,
-                allow_nan=False,
-                separators=separators,
-                indent=indent,
-            )
+        text = json.dumps(
+            value,
+            default=json_default,
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ": "),
+            indent=indent,
+        )
     except (TypeError, ValueError, RecursionError):
         text = json.dumps(
-            to_jsonable(value), ensure_ascii=False, separators=separators, indent=indent
+            to_jsonable(value), ensure_ascii=False, separators=(",", ": "), indent=indent
         )
+    return _escape_unsafe(text)
+
+
+def _dumps_line(value: Any, look: bool = True) -> str:
+    try:
+        text = _json_line(value, look)
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
     return _escape_unsafe(text)
 
 
@@ -476,7 +483,7 @@ class _DefaultJsonEvent:
     fields, under which key and whether that key is secret is worked out once per such shape.
     """
 
-    __slots__ = ("_inline", "_plans", "_redact_whole", "_secret_keys", "_static")
+    __slots__ = ("_inline", "_plans", "_redact_whole", "_secret_keys", "_static", "_static_suspect")
 
     def __init__(self, static: Mapping[str, Any], secret_keys: frozenset[str]) -> None:
         self._secret_keys = secret_keys
@@ -487,6 +494,9 @@ class _DefaultJsonEvent:
             or any(type(value) not in LEAF_TYPES for value in static.values())
         )
         self._inline = bool(secret_keys) and not self._redact_whole
+        self._static_suspect = self._redact_whole or not _PLAIN.issuperset(
+            type(value) for value in static.values()
+        )
         self._static = dict(static)
         self._plans: dict[tuple[Any, ...], tuple[_Step, ...]] = {}
 
@@ -507,6 +517,11 @@ class _DefaultJsonEvent:
         return plan
 
     def __call__(self, record: logging.LogRecord) -> EventDict:
+        return self.build(record)[0]
+
+    def build(self, record: logging.LogRecord) -> tuple[EventDict, bool]:
+        """The event, and whether it may hold a NaN or an infinity: the values this pass did not
+        look into for them (the JSON writer then does)."""
         secret_keys = self._secret_keys
         inline = self._inline
         msg = record.msg
@@ -520,13 +535,16 @@ class _DefaultJsonEvent:
         add_correlation(record, event)
         scope = getattr(record, "scope", None)
         event["scope"] = scope
-        if inline:
-            for key, value in (
-                ("correlationId", event["correlationId"]),
-                ("trace_id", event.get("trace_id")),
-                ("span_id", event.get("span_id")),
-                ("scope", scope),
-            ):
+        core = (
+            ("logger", event["logger"]),
+            ("correlationId", event["correlationId"]),
+            ("trace_id", event.get("trace_id")),
+            ("span_id", event.get("span_id")),
+            ("scope", scope),
+        )
+        suspect = self._static_suspect or not _PLAIN.issuperset(type(value) for _, value in core)
+        if inline and suspect:
+            for key, value in core:
                 if type(value) not in LEAF_TYPES:
                     event[key] = redact(value, secret_keys, 1)
         attributes = record.__dict__
@@ -544,8 +562,13 @@ class _DefaultJsonEvent:
                 key = "field_stack"
             if secret:
                 value = REDACTED
-            elif inline and type(value) not in LEAF_TYPES:
-                value = redact(value, secret_keys, 1)
+            elif (kind := type(value)) not in _PLAIN:
+                if kind is float:
+                    suspect = suspect or not math.isfinite(value)
+                else:
+                    if inline and kind not in LEAF_TYPES:
+                        value = redact(value, secret_keys, 1)
+                    suspect = suspect or _not_finite(value)
             event[key] = value
         if record.exc_info or record.exc_text or record.stack_info:
             formatted = _format_exc_info(record)
@@ -554,11 +577,11 @@ class _DefaultJsonEvent:
         if stack is not _MISSING:
             if inline and type(stack) not in LEAF_TYPES:
                 stack = redact(stack, secret_keys, 1)
+            suspect = suspect or type(stack) not in _PLAIN
             event["stack"] = stack
         if self._redact_whole:
-            result: EventDict = redact(event, secret_keys)
-            return result
-        return event
+            return redact(event, secret_keys), True
+        return event, suspect
 
 
 class JsonFormatter(logging.Formatter):
@@ -610,6 +633,8 @@ class JsonFormatter(logging.Formatter):
 
     def _format(self, record: logging.LogRecord) -> str:
         try:
+            if self._fused is not None and self.processors == self._fused_for:
+                return _dumps_line(*self._fused.build(record))
             return dumps(self.event(record))
         except Exception as exc:  # a broken processor must not lose the record entirely
             return dumps(
