@@ -626,3 +626,6 @@ def test_json_odd_core_values_are_written_and_redacted_as_the_pipeline_does() ->
     line = json.loads(formatter.format(record))
     assert line["service"] == "nan"
     assert line["logger"] == {"token": "[REDACTED]", "n": "inf"}
+    plain = JsonFormatter(service="svc", environment="test", redact_keys=["token"])
+    line = json.loads(plain.format(record))
+    assert line["logger"] == {"token": "[REDACTED]", "n": "inf"}

@@ -535,16 +535,24 @@ class _DefaultJsonEvent:
         add_correlation(record, event)
         scope = getattr(record, "scope", None)
         event["scope"] = scope
-        core = (
-            ("logger", event["logger"]),
-            ("correlationId", event["correlationId"]),
-            ("trace_id", event.get("trace_id")),
-            ("span_id", event.get("span_id")),
-            ("scope", scope),
+        name, cid = record.name, event["correlationId"]
+        trace_id, span_id = event.get("trace_id"), event.get("span_id")
+        plain = _PLAIN
+        suspect = self._static_suspect or not (
+            type(cid) in plain
+            and type(scope) in plain
+            and type(name) in plain
+            and type(trace_id) in plain
+            and type(span_id) in plain
         )
-        suspect = self._static_suspect or not _PLAIN.issuperset(type(value) for _, value in core)
         if inline and suspect:
-            for key, value in core:
+            for key, value in (
+                ("logger", name),
+                ("correlationId", cid),
+                ("trace_id", trace_id),
+                ("span_id", span_id),
+                ("scope", scope),
+            ):
                 if type(value) not in LEAF_TYPES:
                     event[key] = redact(value, secret_keys, 1)
         attributes = record.__dict__
