@@ -181,6 +181,15 @@ def test_payload_groups_lines_by_level_with_their_own_timestamps() -> None:
     }
 
 
+def test_push_body_is_utf8_json_and_a_lone_surrogate_still_fails_to_encode() -> None:
+    from rsf_observability.loki import _push_body
+
+    payload = {"streams": [{"stream": {"level": "info"}, "values": [["1", 'naïve "q" ✓']]}]}
+    assert json.loads(_push_body(payload).decode("utf-8")) == payload
+    with pytest.raises(UnicodeEncodeError):
+        _push_body({"streams": [{"stream": {"level": "info"}, "values": [["1", "\ud800"]]}]})
+
+
 def test_lines_with_quotes_and_unicode_reach_loki_intact(
     loki_receiver: LokiReceiver, make_handler: Any
 ) -> None:

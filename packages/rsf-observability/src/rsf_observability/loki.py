@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 from logging_loki.emitter import LokiEmitterV1
 
 from rsf_observability.log_format import JsonFormatter, level_name
@@ -128,6 +129,16 @@ class LokiLabels(LokiEmitterV1):  # type: ignore[misc]
                 {"stream": dict(labels), "values": values} for labels, values in streams.items()
             ]
         }
+
+
+def _push_body(payload: dict[str, Any]) -> bytes:
+    """The payload as UTF-8 JSON: orjson, the json module for what orjson refuses (a line
+    holding a lone surrogate, which then fails to encode as before)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        return body.encode("utf-8")
 
 
 def timestamp_ns(created: float) -> str:
@@ -397,8 +408,7 @@ class LokiHandler(logging.Handler):
         return None if deadline is None else deadline - time.monotonic()
 
     def _send(self, batch: list[_Entry]) -> None:
-        body = json.dumps(self.labels.payload(batch), separators=(",", ":"), ensure_ascii=False)
-        content = body.encode("utf-8")
+        content = _push_body(self.labels.payload(batch))
         attempt = 0
         while True:
             remaining = self._remaining()
