@@ -629,3 +629,32 @@ def test_json_odd_core_values_are_written_and_redacted_as_the_pipeline_does() ->
     plain = JsonFormatter(service="svc", environment="test", redact_keys=["token"])
     line = json.loads(plain.format(record))
     assert line["logger"] == {"token": "[REDACTED]", "n": "inf"}
+
+
+def test_trace_ids_follow_the_current_span_in_and_out_of_nested_spans() -> None:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+
+    def ids() -> tuple[str | None, str | None]:
+        line = json_line(make_record())
+        return line.get("trace_id"), line.get("span_id")
+
+    def hex_ids(span: trace.Span) -> tuple[str, str]:
+        ctx = span.get_span_context()
+        return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+    assert ids() == (None, None)
+    with tracer.start_as_current_span("outer") as outer:
+        assert ids() == hex_ids(outer)
+        with tracer.start_as_current_span("inner") as inner:
+            assert ids() == ids() == hex_ids(inner)
+        assert ids() == hex_ids(outer)
+        token = otel_context.attach(otel_context.set_value("other", "value"))
+        try:  # another context, the same span
+            assert ids() == hex_ids(outer)
+        finally:
+            otel_context.detach(token)
+    assert ids() == (None, None)

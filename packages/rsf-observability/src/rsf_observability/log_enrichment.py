@@ -16,6 +16,7 @@ import logging
 import threading
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from rsf_observability import context
@@ -26,9 +27,10 @@ _install_lock = threading.Lock()
 
 
 _NO_IDS: tuple[None, None] = (None, None)
-# The last span context seen and its hex ids: a request's records (access, audit, app lines)
-# share one span, so the two ``format`` calls run once per span, not once per record. The
-# reference held keeps the object alive, so an identity match cannot be a recycled id; one
+# The last OpenTelemetry context seen and its span's hex ids: a request's records (access,
+# audit, app lines) share one context, so the span lookup and the two ``format`` calls run once
+# per context, not once per record. A context is immutable, so the same object means the same
+# span; the reference held keeps it alive, so an identity match cannot be a recycled id. One
 # tuple read/written whole is safe across threads.
 _last_ids: tuple[object, tuple[str | None, str | None]] = (object(), _NO_IDS)
 
@@ -36,14 +38,15 @@ _last_ids: tuple[object, tuple[str | None, str | None]] = (object(), _NO_IDS)
 def current_trace_ids() -> tuple[str | None, str | None]:
     """``(trace_id, span_id)`` as W3C hex of the current span, or ``(None, None)``."""
     global _last_ids
-    span_context = trace.get_current_span().get_span_context()
+    current = otel_context.get_current()
     last = _last_ids
-    if span_context is last[0]:
+    if current is last[0]:
         return last[1]
-    if not span_context.is_valid:
-        return _NO_IDS
-    ids = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
-    _last_ids = (span_context, ids)
+    span_context = trace.get_current_span(current).get_span_context()
+    ids: tuple[str | None, str | None] = _NO_IDS
+    if span_context.is_valid:
+        ids = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+    _last_ids = (current, ids)
     return ids
 
 
