@@ -262,3 +262,31 @@ def test_records_are_flushed_at_interpreter_exit(loki_receiver: LokiReceiver) ->
     assert line["message"] == "logged just before exit"
     assert line["step"] == 3
     assert json.loads(result.stdout)["message"] == "logged just before exit"
+
+
+def test_console_lines_are_flushed_one_by_one_and_a_broken_stream_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Recording(io.StringIO):
+        flushed: list[str]
+
+        def flush(self) -> None:
+            self.flushed.append(self.getvalue())
+
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk gone")
+
+    stream = Recording()
+    stream.flushed = []
+    configure_logging(settings(log_format="json", log_level="info"), stream=stream)
+    log = get_logger("Console")
+    log.info("first")
+    log.info("second")
+    assert [len(json_lines(io.StringIO(text))) for text in stream.flushed] == [1, 2]
+
+    reported: list[logging.LogRecord] = []
+    runtime = configure_logging(settings(log_format="json", log_level="info"), stream=Broken())
+    monkeypatch.setattr(runtime.console_handler, "handleError", reported.append)
+    log.info("lost")
+    assert [record.getMessage() for record in reported] == ["lost"]
