@@ -52,7 +52,7 @@ class Plan:
     inprocess_rounds: int = 5
     http_duration: float = 4.0
     http_connections: int = 32
-    http_rounds: int = 3
+    http_rounds: int = 5
     http_stacks: tuple[str, ...] = ("bare", "sdk_full_quiet", "sdk_full_info", "anchor_quiet")
     http_loki: bool = True
     log_calls: int = 2000
