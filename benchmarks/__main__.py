@@ -41,6 +41,7 @@ _PACKAGES = (
     "pymongo",
     "beanie",
     "nx-27017",
+    "orjson",
 )
 
 
