@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from rsf_observability.context import correlation_id
-from rsf_observability.http_metrics import HttpMetricsMiddleware
+from rsf_observability.http_metrics import HttpMetricsMiddleware, PathSkipper
 from rsf_observability.metrics import RsfMetrics
 from rsf_observability.routes import UNMATCHED, route_template
 from rsf_observability.settings import ObservabilitySettings
@@ -456,3 +457,25 @@ async def test_mount_parameters_never_leak_raw_values(metrics: RsfMetrics) -> No
         "/o/g/{gid}/orders/{user_id}": 1,
         "/{mount}/orders/{user_id}": 1,
     }
+
+
+@pytest.mark.parametrize(
+    "patterns",
+    [
+        ("/metrics", "/health", "/health/*", "/ui/health/*"),
+        ("*",),
+        ("/a/*/b", "/x?", "/p*", "/p?"),
+        ("/[ab]c", "/static/*.css"),
+    ],
+)
+def test_skip_patterns_match_as_fnmatch_does(patterns: tuple[str, ...]) -> None:
+    """Exact paths, ``prefix*`` patterns and other globs are decided three ways; the answer is
+    always fnmatch's (case-sensitive)."""
+    skip = PathSkipper(patterns)
+    paths = [
+        "/", "/metrics", "/metricsx", "/health", "/health/", "/health/db", "/healthz",
+        "/ui/health/x", "/ui/orders", "/a/q/b", "/a/q/c", "/xy", "/xyz", "/p", "/pq",
+        "/ac", "/bc", "/cc", "/static/site.css", "/static/site.js", "/HEALTH/db",
+    ]  # fmt: skip
+    for path in paths:
+        assert skip(path) == any(fnmatch.fnmatchcase(path, p) for p in patterns), path
