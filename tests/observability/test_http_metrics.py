@@ -479,3 +479,20 @@ def test_skip_patterns_match_as_fnmatch_does(patterns: tuple[str, ...]) -> None:
     ]  # fmt: skip
     for path in paths:
         assert skip(path) == any(fnmatch.fnmatchcase(path, p) for p in patterns), path
+
+
+def test_route_template_is_remembered_for_the_route_it_was_worked_out_for() -> None:
+    """Tracing and metrics both ask after the app ran; the second answer comes from the scope,
+    and a scope whose route changed (or was only routed later) is worked out again."""
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    orders, settle = Route("/orders/{user_id}", endpoint), Route("/settle", endpoint)
+    scope: dict[str, object] = {"type": "http", "path": "/orders/1", "root_path": ""}
+    assert route_template(scope) is None
+    scope["route"] = orders
+    assert route_template(scope) == "/orders/{user_id}"
+    assert route_template(scope) == "/orders/{user_id}"
+    scope["route"] = settle
+    assert route_template(scope) == "/settle"
