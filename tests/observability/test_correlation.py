@@ -406,3 +406,21 @@ def test_installing_the_factory_twice_wraps_once(enriched: None) -> None:
     factory = logging.getLogRecordFactory()
     install_record_factory()
     assert logging.getLogRecordFactory() is factory
+
+
+async def test_a_reused_header_list_is_not_changed_by_the_id_header() -> None:
+    """An app that answers from one prepared header list (a cached response) sends it again
+    unchanged: the id header goes into a new list each time."""
+    prepared = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": prepared})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=CorrelationIdMiddleware(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.get("/")
+        second = await client.get("/")
+    assert prepared == [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+    assert first.headers["x-correlation-id"] != second.headers["x-correlation-id"]
+    assert second.headers.get_list("x-correlation-id") == [second.headers["x-correlation-id"]]
