@@ -34,6 +34,9 @@ OUR_URL = "https://buyer.example.com/api"
 SA_ID = "sa.example.com"
 SELLER_ID = "seller.example.com"
 
+ACK = {"message": {"ack": {"status": "ACK"}}}
+"""What a receiver answers to a request it accepts."""
+
 OUR_KEYS = generate_keypair()
 SA_KEYS = generate_keypair()
 SELLER_KEYS = generate_keypair()

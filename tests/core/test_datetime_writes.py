@@ -28,6 +28,7 @@ from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
 from rsf_core.stuck import TIMEOUT_RESET_ERROR, reset_stuck_settlements
 
 from tests.core._ondc_network import (
+    ACK,
     OUR_ID,
     SA_ID,
     Network,
@@ -36,7 +37,6 @@ from tests.core._ondc_network import (
     stubs_fixture,  # noqa: F401 (the "stubs" fixture)
 )
 
-ACK = {"message": {"ack": {"status": "ACK"}}}
 ORDER_A = "DATES-1001"
 ORDER_B = "DATES-1002"
 

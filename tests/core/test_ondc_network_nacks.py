@@ -14,6 +14,7 @@ from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
 from rsf_core.signing import generate_keypair
 
 from tests.core._ondc_network import (
+    ACK,
     OUR_ID,
     SA_ID,
     Network,
@@ -23,8 +24,6 @@ from tests.core._ondc_network import (
     on_settle_for,
     stubs_fixture,  # noqa: F401 (the "stubs" fixture)
 )
-
-ACK = {"message": {"ack": {"status": "ACK"}}}
 
 
 def error_of(answer: dict[str, Any]) -> dict[str, Any]:

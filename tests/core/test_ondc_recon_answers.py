@@ -24,6 +24,7 @@ from rsf_core.settle_flow import trigger_settle
 from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
 
 from tests.core._ondc_network import (
+    ACK,
     OUR_ID,
     OUR_URL,
     SELLER_ID,
@@ -32,7 +33,6 @@ from tests.core._ondc_network import (
     stubs_fixture,  # noqa: F401 (the "stubs" fixture)
 )
 
-ACK = {"message": {"ack": {"status": "ACK"}}}
 ORDER = "R-1"
 
 

@@ -29,6 +29,7 @@ from rsf_core.settle_flow import trigger_report, trigger_settle
 from rsf_core.settlement_prep import PrepareRequest, prepare_settlements
 
 from tests.core._ondc_network import (
+    ACK,
     OUR_ID,
     OUR_URL,
     SA_ID,
@@ -39,7 +40,6 @@ from tests.core._ondc_network import (
     stubs_fixture,  # noqa: F401 (the "stubs" fixture)
 )
 
-ACK = {"message": {"ack": {"status": "ACK"}}}
 ORDER_SENT = "FLOW-1001"  # we reconcile it with the seller
 ORDER_RECEIVED = "FLOW-1002"  # the seller reconciles it with us
 
