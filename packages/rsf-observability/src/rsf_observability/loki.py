@@ -108,9 +108,6 @@ class LokiLabels(LokiEmitterV1):  # type: ignore[misc]
         tags[self.level_tag] = level_name(levelno)
         return tags
 
-    def label_key(self, record: logging.LogRecord) -> LabelKey:
-        return self.level_key(record.levelno)
-
     def level_key(self, levelno: int) -> LabelKey:
         """The label set of records at ``levelno`` (labels depend on the level alone)."""
         return tuple(sorted(self._tags_for(levelno).items()))
