@@ -46,16 +46,37 @@ def ensure_env(groups: tuple[str, ...] = ("dev",)) -> None:
     STAMP.write_text(wanted)
 
 
+def _run(command: list[str], cwd: Path | None = None) -> int:
+    """Run ``command`` in the foreground and return its exit code.
+
+    On POSIX this process becomes the command: Ctrl-C and SIGTERM reach it alone, so the
+    server shuts down gracefully and stops its store, with no parent to kill it midway or to
+    print a ``KeyboardInterrupt`` traceback. Elsewhere the child gets Ctrl-C too and is waited for.
+    """
+    if os.name == "posix":
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)  # noqa: S606 - our own venv scripts, no shell involved
+    child = subprocess.Popen(command, cwd=cwd)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 is
         sys.exit("Python 3.11 or newer is required")
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "serve":
         ensure_env()
-        return subprocess.call([str(BIN / "rsf-server"), *rest])
+        return _run([str(BIN / "rsf-server"), *rest])
     if command == "test":
         ensure_env()
-        return subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT)
+        return _run([str(PY), "-m", "pytest", *rest], cwd=ROOT)
     if command == "lint":
         ensure_env()
         ruff = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
@@ -63,10 +84,10 @@ def main(argv: list[str]) -> int:
         return ruff or mypy
     if command == "bench":
         ensure_env(("dev", "bench"))
-        return subprocess.call([str(PY), "-m", "benchmarks", *rest], cwd=ROOT)
+        return _run([str(PY), "-m", "benchmarks", *rest], cwd=ROOT)
     if command == "ops":
         ensure_env()
-        return subprocess.call([str(BIN / "rsf-ops"), *rest])
+        return _run([str(BIN / "rsf-ops"), *rest])
     print(__doc__)
     print("commands: serve | test | lint | bench | ops")
     return 0 if command == "help" else 2
